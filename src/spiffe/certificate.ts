@@ -1,0 +1,171 @@
+import "reflect-metadata";
+import {
+  BasicConstraintsExtension,
+  ExtendedKeyUsageExtension,
+  KeyUsageFlags,
+  KeyUsagesExtension,
+  SubjectAlternativeNameExtension,
+  X509Certificate as PeculiarCertificate,
+} from "@peculiar/x509";
+import { createHash, X509Certificate, type KeyObject } from "node:crypto";
+import { describeError, SpiffeSidecarError } from "../errors.js";
+import { readDerHeader, SEQUENCE_TAG, type DerHeader } from "./der.js";
+
+/** DER that is not one well-formed X.509 certificate. */
+export class CertificateError extends SpiffeSidecarError {
+  readonly code = "ERR_CERTIFICATE";
+}
+
+/** The keyUsage bits of RFC 5280 §4.2.1.3, by their ASN.1 names. */
+export type KeyUsageName =
+  | "digitalSignature"
+  | "nonRepudiation"
+  | "keyEncipherment"
+  | "dataEncipherment"
+  | "keyAgreement"
+  | "keyCertSign"
+  | "cRLSign"
+  | "encipherOnly"
+  | "decipherOnly";
+
+export const KEY_USAGE_NAMES: readonly KeyUsageName[] = [
+  "digitalSignature",
+  "nonRepudiation",
+  "keyEncipherment",
+  "dataEncipherment",
+  "keyAgreement",
+  "keyCertSign",
+  "cRLSign",
+  "encipherOnly",
+  "decipherOnly",
+];
+
+/** id-kp-serverAuth and id-kp-clientAuth (RFC 5280 §4.2.1.12), required together by X509-SVID §4.4. */
+export const EKU_SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+export const EKU_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+
+/** Extension OIDs (RFC 5280 §4.2.1) whose meaning this project evaluates. */
+export const OID_BASIC_CONSTRAINTS = "2.5.29.19";
+export const OID_KEY_USAGE = "2.5.29.15";
+export const OID_EXT_KEY_USAGE = "2.5.29.37";
+export const OID_SUBJECT_ALT_NAME = "2.5.29.17";
+export const OID_SUBJECT_KEY_ID = "2.5.29.14";
+export const OID_AUTHORITY_KEY_ID = "2.5.29.35";
+
+/** What the SPIFFE rules need from a certificate, read once. */
+export interface ParsedCertificate {
+  /** Exactly the certificate's bytes: the outer SEQUENCE and nothing after it. */
+  readonly der: Uint8Array;
+  /** Lowercase hex of the serial number's magnitude, as `openssl x509 -serial` prints it. */
+  readonly serialHex: string;
+  /** Distinguished names in RFC 4514 string form, e.g. `C=US, O=SPIFFE`. */
+  readonly subject: string;
+  readonly issuer: string;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  /** basicConstraints `cA` (false when the extension is absent). */
+  readonly isCa: boolean;
+  /** basicConstraints `pathLenConstraint`, when set. */
+  readonly pathLenConstraint: number | undefined;
+  /** The keyUsage bits; `undefined` when the extension is absent. */
+  readonly keyUsage: ReadonlySet<KeyUsageName> | undefined;
+  readonly keyUsageCritical: boolean;
+  /** Extended key usage OIDs; empty when the extension is absent. */
+  readonly extKeyUsage: readonly string[];
+  readonly uriSans: readonly string[];
+  /** OIDs of every extension marked critical. */
+  readonly criticalExtensions: readonly string[];
+  readonly publicKey: KeyObject;
+  /** Lowercase hex SHA-256 of `der`, without separators. */
+  readonly fingerprintSha256: string;
+  /** Node's view of the certificate, for signature and issuer checks. */
+  readonly x509: X509Certificate;
+}
+
+/**
+ * Parses one DER certificate. `@peculiar/x509` reads the extensions; Node (OpenSSL) parses the
+ * whole structure and supplies the public key. Neither rejects bytes after the certificate (Go
+ * does: go-spiffe's `corrupted.pem` has a duplicated base64 line), so the outer SEQUENCE must
+ * span exactly the given bytes.
+ */
+export function parseCertificate(der: Uint8Array): ParsedCertificate {
+  checkOuterSequence(der);
+  const exact = new Uint8Array(der);
+  let node: X509Certificate;
+  let peculiar: PeculiarCertificate;
+  try {
+    node = new X509Certificate(exact);
+    peculiar = new PeculiarCertificate(exact);
+  } catch (error: unknown) {
+    throw new CertificateError(`malformed certificate: ${describeError(error)}`, { cause: error });
+  }
+  return readFields(exact, node, peculiar);
+}
+
+function checkOuterSequence(der: Uint8Array): void {
+  if (der.length === 0) throw new CertificateError("malformed certificate: no bytes");
+  let header: DerHeader;
+  try {
+    header = readDerHeader(der, 0);
+  } catch (error: unknown) {
+    throw new CertificateError(`malformed certificate: ${describeError(error)}`, { cause: error });
+  }
+  if (header.tag !== SEQUENCE_TAG) {
+    throw new CertificateError(
+      `malformed certificate: expected a DER SEQUENCE (tag 0x30), found tag 0x${header.tag.toString(16).padStart(2, "0")} (RFC 5280 §4.1)`,
+    );
+  }
+  const spanned = header.headerLength + header.contentLength;
+  if (spanned !== der.length) {
+    throw new CertificateError(
+      `malformed certificate: its DER SEQUENCE spans ${spanned} bytes but ${der.length} were given (RFC 5280 §4.1, X.690 §10.1)`,
+    );
+  }
+}
+
+function readFields(der: Uint8Array, node: X509Certificate, peculiar: PeculiarCertificate): ParsedCertificate {
+  const extensionOids = peculiar.extensions.map((extension) => extension.type);
+  const duplicate = extensionOids.find((oid, index) => extensionOids.indexOf(oid) !== index);
+  if (duplicate !== undefined) {
+    throw new CertificateError(`malformed certificate: extension ${duplicate} appears more than once (RFC 5280 §4.2)`);
+  }
+  try {
+    const basicConstraints = peculiar.getExtension(BasicConstraintsExtension);
+    const keyUsage = peculiar.getExtension(KeyUsagesExtension);
+    return {
+      der,
+      serialHex: peculiar.serialNumber.toLowerCase(),
+      subject: peculiar.subject,
+      issuer: peculiar.issuer,
+      notBefore: peculiar.notBefore,
+      notAfter: peculiar.notAfter,
+      isCa: basicConstraints?.ca ?? false,
+      pathLenConstraint: basicConstraints?.pathLength,
+      keyUsage: keyUsage === null ? undefined : keyUsageNames(keyUsage.usages),
+      keyUsageCritical: keyUsage?.critical ?? false,
+      extKeyUsage: Array.from(peculiar.getExtension(ExtendedKeyUsageExtension)?.usages ?? [], String),
+      uriSans: uriSubjectAltNames(peculiar),
+      criticalExtensions: peculiar.extensions.filter((extension) => extension.critical).map((e) => e.type),
+      publicKey: node.publicKey,
+      fingerprintSha256: createHash("sha256").update(der).digest("hex"),
+      x509: node,
+    };
+  } catch (error: unknown) {
+    throw new CertificateError(`malformed certificate extension: ${describeError(error)}`, { cause: error });
+  }
+}
+
+function keyUsageNames(flags: number): ReadonlySet<KeyUsageName> {
+  return new Set(KEY_USAGE_NAMES.filter((name) => (flags & KeyUsageFlags[name]) !== 0));
+}
+
+function uriSubjectAltNames(peculiar: PeculiarCertificate): string[] {
+  const san = peculiar.getExtension(SubjectAlternativeNameExtension);
+  if (san === null) return [];
+  return san.names.items.filter((name) => name.type === "url").map((name) => name.value);
+}
+
+/** True when `now` lies within [notBefore, notAfter], both ends included (RFC 5280 §4.1.2.5). */
+export function isValidAt(certificate: ParsedCertificate, now: Date): boolean {
+  return certificate.notBefore <= now && now <= certificate.notAfter;
+}

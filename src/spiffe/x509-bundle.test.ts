@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { readVector } from "../../test/support/vectors.js";
+import { concatDer } from "./der.js";
+import { decodePem } from "./pem.js";
+import { parseTrustDomain } from "./spiffe-id.js";
+import {
+  marshalX509BundleDer,
+  marshalX509BundlePem,
+  parseX509BundleDer,
+  parseX509BundlePem,
+  x509BundleFromCertificates,
+  X509BundleError,
+  X509BundleSet,
+} from "./x509-bundle.js";
+
+const X509BUNDLE = "go-spiffe/bundle/x509bundle/testdata/";
+const td = parseTrustDomain("example.org");
+const other = parseTrustDomain("other.org");
+
+const fixture = (name: string): string => readVector(X509BUNDLE + name).toString("utf8");
+
+function assertBundleError(fn: () => unknown, message: string | RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    if (!(e instanceof X509BundleError) || e.code !== "ERR_X509_BUNDLE") return false;
+    return typeof message === "string" ? e.message === message : message.test(e.message);
+  });
+}
+
+describe("parseX509BundlePem on go-spiffe fixtures", () => {
+  it("parses cert.pem: one authority, need not be a SPIFFE certificate", () => {
+    const bundle = parseX509BundlePem(td, fixture("cert.pem"));
+    assert.equal(bundle.trustDomain, td);
+    assert.deepEqual(
+      bundle.authorities.map((a) => a.subject),
+      ["CN=PEMUTILTEST1"],
+    );
+  });
+
+  it("parses certs.pem and marshals it back byte for byte", () => {
+    const text = fixture("certs.pem");
+    const bundle = parseX509BundlePem(td, text);
+    assert.equal(bundle.authorities.length, 2);
+    assert.equal(marshalX509BundlePem(bundle), text);
+  });
+
+  it("reads empty.pem as an empty bundle", () => {
+    assert.deepEqual(parseX509BundlePem(td, fixture("empty.pem")).authorities, []);
+  });
+
+  it("rejects not-pem.pem: no PEM blocks found", () => {
+    assertBundleError(
+      () => parseX509BundlePem(td, fixture("not-pem.pem")),
+      'cannot parse X.509 bundle of trust domain "example.org": no PEM blocks found',
+    );
+  });
+
+  it("rejects corrupted.pem (duplicated base64 line) by its DER length", () => {
+    assertBundleError(
+      () => parseX509BundlePem(td, fixture("corrupted.pem")),
+      /^cannot parse X\.509 bundle of trust domain "example\.org": certificate 1: malformed certificate: its DER SEQUENCE spans 355 bytes but 403 were given/,
+    );
+  });
+
+  it("rejects key.pem as not a certificate, without echoing the key", () => {
+    const text = fixture("key.pem");
+    assert.throws(
+      () => parseX509BundlePem(td, text),
+      (e: unknown) =>
+        e instanceof X509BundleError &&
+        e.message === 'cannot parse X.509 bundle of trust domain "example.org": found a "PRIVATE KEY" PEM block; a bundle holds only CERTIFICATE blocks' &&
+        !e.message.includes(text.split("\n")[1] ?? "-"),
+    );
+  });
+
+  it("rejects a bundle whose certificate is followed by a key", () => {
+    assertBundleError(() => parseX509BundlePem(td, fixture("cert.pem") + fixture("key.pem")), /found a "PRIVATE KEY" PEM block/);
+  });
+});
+
+describe("parseX509BundleDer", () => {
+  const ders = decodePem(fixture("certs.pem")).map((block) => block.der);
+
+  it("splits the Workload API's concatenated DER", () => {
+    const bundle = parseX509BundleDer(td, concatDer(ders));
+    assert.equal(bundle.authorities.length, 2);
+    assert.deepEqual(marshalX509BundleDer(bundle), concatDer(ders));
+  });
+
+  it("reads empty input as an empty bundle", () => {
+    assert.deepEqual(parseX509BundleDer(td, new Uint8Array()).authorities, []);
+  });
+
+  it("rejects trailing bytes and says which trust domain", () => {
+    const corrupt = concatDer([...ders, new Uint8Array([0x30, 0x05, 0x00])]);
+    assertBundleError(
+      () => parseX509BundleDer(other, corrupt),
+      /^cannot parse X\.509 bundle of trust domain "other\.org": DER SEQUENCE at byte \d+ declares 5 content bytes but only 1 remain$/,
+    );
+  });
+
+  it("names the certificate that does not parse", () => {
+    const notCertificate = new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00]);
+    assertBundleError(() => parseX509BundleDer(td, concatDer([...ders, notCertificate])), /: certificate 3: malformed certificate: /);
+  });
+
+  it("keeps one copy of a repeated authority", () => {
+    const bundle = parseX509BundleDer(td, concatDer([...ders, ...ders]));
+    assert.equal(bundle.authorities.length, 2);
+  });
+});
+
+describe("x509BundleFromCertificates", () => {
+  it("keeps first-seen order and drops duplicates", () => {
+    const [a, b] = parseX509BundlePem(td, fixture("certs.pem")).authorities;
+    assert.ok(a && b);
+    const bundle = x509BundleFromCertificates(td, [b, a, b]);
+    assert.deepEqual(bundle.authorities, [b, a]);
+  });
+});
+
+describe("X509BundleSet", () => {
+  const mine = parseX509BundlePem(td, fixture("cert.pem"));
+  const theirs = parseX509BundlePem(other, fixture("certs.pem"));
+
+  it("finds bundles by trust domain name, not by object identity", () => {
+    const set = new X509BundleSet([theirs, mine]);
+    assert.equal(set.get(parseTrustDomain("example.org")), mine);
+    assert.equal(set.getX509Bundle(parseTrustDomain("spiffe://other.org/x")), theirs);
+    assert.equal(set.get(parseTrustDomain("third.org")), undefined);
+    assert.equal(set.size, 2);
+  });
+
+  it("lists trust domains and bundles sorted by name", () => {
+    const set = new X509BundleSet([theirs, mine]);
+    assert.deepEqual(
+      set.trustDomains().map((t) => t.name),
+      ["example.org", "other.org"],
+    );
+    assert.deepEqual(set.bundles(), [mine, theirs]);
+  });
+
+  it("replaces a trust domain's bundle on set", () => {
+    const set = new X509BundleSet([mine]);
+    const replacement = parseX509BundlePem(td, fixture("certs.pem"));
+    set.set(replacement);
+    assert.equal(set.get(td), replacement);
+    assert.equal(set.size, 1);
+  });
+});

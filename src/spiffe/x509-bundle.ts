@@ -1,0 +1,143 @@
+import { describeError, SpiffeSidecarError } from "../errors.js";
+import { parseCertificate, type ParsedCertificate } from "./certificate.js";
+import { concatDer, splitDerSequence } from "./der.js";
+import { decodePem, encodePem, type PemBlock } from "./pem.js";
+import type { TrustDomain } from "./spiffe-id.js";
+
+/** An X.509 bundle that cannot be parsed; the message names the trust domain. */
+export class X509BundleError extends SpiffeSidecarError {
+  readonly code = "ERR_X509_BUNDLE";
+}
+
+/**
+ * The X.509 authorities of one trust domain (SPIFFE Trust Domain and Bundle §3). A bundle
+ * carries no name of its own, so the trust domain always travels with it. Authorities need not
+ * be SVIDs or even self-signed (an upstream-authority setup publishes intermediates).
+ */
+export interface X509Bundle {
+  readonly trustDomain: TrustDomain;
+  readonly authorities: readonly ParsedCertificate[];
+}
+
+/** Where a verifier finds the bundle of a trust domain; `undefined` means untrusted. */
+export interface X509BundleSource {
+  getX509Bundle(trustDomain: TrustDomain): X509Bundle | undefined;
+}
+
+const CERTIFICATE_BLOCK = "CERTIFICATE";
+
+/** Builds a bundle, dropping repeated certificates but keeping the first-seen order. */
+export function x509BundleFromCertificates(
+  trustDomain: TrustDomain,
+  certificates: Iterable<ParsedCertificate>,
+): X509Bundle {
+  const seen = new Set<string>();
+  const authorities: ParsedCertificate[] = [];
+  for (const certificate of certificates) {
+    if (seen.has(certificate.fingerprintSha256)) continue;
+    seen.add(certificate.fingerprintSha256);
+    authorities.push(certificate);
+  }
+  return { trustDomain, authorities };
+}
+
+/**
+ * Parses the Workload API form: concatenated DER certificates (SPIFFE Workload API §5.2.1,
+ * `bundle` and `federated_bundles`). Empty input is an empty bundle, as go-spiffe's `ParseRaw`
+ * has it; whether an empty bundle is acceptable is the caller's decision.
+ */
+export function parseX509BundleDer(trustDomain: TrustDomain, concatenatedDer: Uint8Array): X509Bundle {
+  let elements: Uint8Array[];
+  try {
+    elements = splitDerSequence(concatenatedDer);
+  } catch (error: unknown) {
+    throw bundleError(trustDomain, describeError(error), error);
+  }
+  return x509BundleFromCertificates(trustDomain, parseEach(trustDomain, elements));
+}
+
+/**
+ * Parses PEM `CERTIFICATE` blocks. Any other block type is refused rather than skipped: a
+ * private key in a bundle file means something upstream mixed up its outputs, and a bundle we
+ * write must never carry one onward.
+ */
+export function parseX509BundlePem(trustDomain: TrustDomain, pemText: string): X509Bundle {
+  if (pemText.trim() === "") return { trustDomain, authorities: [] };
+  let blocks: PemBlock[];
+  try {
+    blocks = decodePem(pemText);
+  } catch (error: unknown) {
+    throw bundleError(trustDomain, describeError(error), error);
+  }
+  if (blocks.length === 0) throw bundleError(trustDomain, "no PEM blocks found");
+  const foreign = blocks.find((block) => block.type !== CERTIFICATE_BLOCK);
+  if (foreign !== undefined) {
+    throw bundleError(trustDomain, `found a "${foreign.type}" PEM block; a bundle holds only CERTIFICATE blocks`);
+  }
+  return x509BundleFromCertificates(trustDomain, parseEach(trustDomain, blocks.map((block) => block.der)));
+}
+
+function parseEach(trustDomain: TrustDomain, ders: readonly Uint8Array[]): ParsedCertificate[] {
+  return ders.map((der, index) => {
+    try {
+      return parseCertificate(der);
+    } catch (error: unknown) {
+      throw bundleError(trustDomain, `certificate ${index + 1}: ${describeError(error)}`, error);
+    }
+  });
+}
+
+function bundleError(trustDomain: TrustDomain, detail: string, cause?: unknown): X509BundleError {
+  return new X509BundleError(
+    `cannot parse X.509 bundle of trust domain "${trustDomain.name}": ${detail}`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/** The authorities as PEM, in bundle order; byte-identical to go-spiffe's `Marshal`. */
+export function marshalX509BundlePem(bundle: X509Bundle): string {
+  return bundle.authorities.map((authority) => encodePem(CERTIFICATE_BLOCK, authority.der)).join("");
+}
+
+/** The authorities as concatenated DER, the Workload API's wire form. */
+export function marshalX509BundleDer(bundle: X509Bundle): Uint8Array {
+  return concatDer(bundle.authorities.map((authority) => authority.der));
+}
+
+/** Bundles keyed by trust domain; a verifier looks up only the bundle of the SVID's own domain. */
+export class X509BundleSet implements X509BundleSource {
+  readonly #bundleByTrustDomain = new Map<string, X509Bundle>();
+
+  constructor(bundles: Iterable<X509Bundle> = []) {
+    for (const bundle of bundles) this.set(bundle);
+  }
+
+  /** Adds or replaces the bundle of `bundle.trustDomain`. */
+  set(bundle: X509Bundle): void {
+    this.#bundleByTrustDomain.set(bundle.trustDomain.name, bundle);
+  }
+
+  get(trustDomain: TrustDomain): X509Bundle | undefined {
+    return this.#bundleByTrustDomain.get(trustDomain.name);
+  }
+
+  getX509Bundle(trustDomain: TrustDomain): X509Bundle | undefined {
+    return this.get(trustDomain);
+  }
+
+  /** Trust domains sorted by name, so output built from them is stable. */
+  trustDomains(): TrustDomain[] {
+    return this.bundles().map((bundle) => bundle.trustDomain);
+  }
+
+  /** Bundles sorted by trust domain name. */
+  bundles(): X509Bundle[] {
+    return [...this.#bundleByTrustDomain.values()].sort((a, b) =>
+      a.trustDomain.name < b.trustDomain.name ? -1 : a.trustDomain.name > b.trustDomain.name ? 1 : 0,
+    );
+  }
+
+  get size(): number {
+    return this.#bundleByTrustDomain.size;
+  }
+}
