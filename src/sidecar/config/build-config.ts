@@ -1,0 +1,204 @@
+import { isAbsolute, resolve } from "node:path";
+import { describeError } from "../../errors.js";
+import { parseEndpointAddress } from "../../workloadapi/address.js";
+import { quote } from "./config-error.js";
+import type { ReadContext } from "./read-context.js";
+import { DEFAULT_AGENT_ADDRESS, type ConfigValues } from "./schema.js";
+import { Secret, type JwtSvidOutput, type SidecarConfig } from "./sidecar-config.js";
+
+/** A config before the cross-field rules have added their warnings. */
+export type SidecarConfigDraft = Omit<SidecarConfig, "warnings">;
+
+export interface BuildOptions {
+  readonly cwd: string;
+  /** `-daemon-mode` on the command line or `spiffe-sidecar once`; wins over the file, as in spiffe-helper. */
+  readonly daemonMode: boolean | undefined;
+}
+
+const ADDRESS_FIX = "write a socket path, unix:///path/to/agent.sock or tcp://IP:port";
+
+/**
+ * spiffe-helper's order: `agent_address`, else `SPIFFE_ENDPOINT_SOCKET`, else the deprecated
+ * `SPIRE_AGENT_ADDRESS` (an error when both variables are set), else its default path. The
+ * address is checked here so `validate` catches it, and passed on as written.
+ */
+function resolveAgentAddress(
+  configured: string | undefined,
+  env: NodeJS.ProcessEnv,
+  context: ReadContext,
+  warnings: string[],
+): string {
+  const endpointSocket = env["SPIFFE_ENDPOINT_SOCKET"] || undefined;
+  const spireAddress = env["SPIRE_AGENT_ADDRESS"] || undefined;
+  let address = configured;
+  let origin = "";
+  if (address === undefined && endpointSocket !== undefined && spireAddress !== undefined) {
+    context.failAtKey(
+      "agent_address",
+      "is unset and both SPIFFE_ENDPOINT_SOCKET and the deprecated SPIRE_AGENT_ADDRESS are set",
+      "unset SPIRE_AGENT_ADDRESS, or set agent_address",
+    );
+  }
+  if (address === undefined && endpointSocket !== undefined) {
+    [address, origin] = [endpointSocket, " (from SPIFFE_ENDPOINT_SOCKET)"];
+  }
+  if (address === undefined && spireAddress !== undefined) {
+    [address, origin] = [spireAddress, " (from SPIRE_AGENT_ADDRESS)"];
+    warnings.push("SPIRE_AGENT_ADDRESS is deprecated; set SPIFFE_ENDPOINT_SOCKET instead");
+  }
+  address ??= DEFAULT_AGENT_ADDRESS;
+  try {
+    parseEndpointAddress(address);
+  } catch (error: unknown) {
+    context.failAtKey(
+      "agent_address",
+      `${quote(address)}${origin} is not usable: ${describeError(error)}`,
+      ADDRESS_FIX,
+    );
+  }
+  return address;
+}
+
+/**
+ * Resolves output names the way spiffe-helper's `path.Join(cert_dir, name)` does for relative
+ * names. An absolute name is kept when `cert_dir` is unset (spiffe-helper does the same) and
+ * refused when it is set, because spiffe-helper would quietly write it under `cert_dir`.
+ */
+function outputPathResolver(certDir: string, certDirSet: boolean, context: ReadContext) {
+  return (key: string, name: string): string => {
+    if (isAbsolute(name) && certDirSet) {
+      context.failAtKey(
+        key,
+        `${quote(name)} is absolute while cert_dir is set (spiffe-helper would write it under cert_dir)`,
+        "write a name relative to cert_dir, or remove cert_dir",
+      );
+    }
+    return resolve(certDir, name);
+  };
+}
+
+type OutputPathResolver = ReturnType<typeof outputPathResolver>;
+
+function readPassword(
+  values: ConfigValues,
+  passwordFile: string | undefined,
+  context: ReadContext,
+): Secret | undefined {
+  if (passwordFile === undefined) return values.pkcs12_password;
+  if (values.pkcs12_password !== undefined) {
+    context.failAtKey("pkcs12_password", "is set together with pkcs12_password_file", "keep only pkcs12_password_file");
+  }
+  let text: string;
+  try {
+    text = context.host.readSecretFile(passwordFile);
+  } catch (error: unknown) {
+    return context.failAtKey(
+      "pkcs12_password_file",
+      `cannot read ${quote(passwordFile)}: ${describeError(error)}`,
+      "point it at a readable file",
+    );
+  }
+  const password = text.replace(/\r?\n$/, "");
+  if (password === "") {
+    context.failAtKey("pkcs12_password_file", `${quote(passwordFile)} is empty`, "write the password into it");
+  }
+  return new Secret(password);
+}
+
+function buildJwtSvids(
+  values: ConfigValues,
+  outputPath: OutputPathResolver,
+  context: ReadContext,
+): JwtSvidOutput[] {
+  return values.jwt_svids.map((entry, index) => {
+    const key = `jwt_svids[${index}]`;
+    const { jwt_audience: audience, jwt_svid_file_name: fileName } = entry;
+    // spiffe-helper requires both; the error points at the entry, since the key itself is absent.
+    if (audience === undefined) {
+      context.failAtKey(
+        `${key}.jwt_audience`,
+        "is required in every jwt_svids entry",
+        "add the audience the token is for, e.g. jwt_audience: my-service",
+        key,
+      );
+    }
+    if (fileName === undefined) {
+      context.failAtKey(
+        `${key}.jwt_svid_file_name`,
+        "is required in every jwt_svids entry",
+        "add the token's file, e.g. jwt_svid_file_name: my-service.token",
+        key,
+      );
+    }
+    const path = outputPath(`${key}.jwt_svid_file_name`, fileName);
+    return { audience, extraAudiences: entry.jwt_extra_audiences, fileName: path };
+  });
+}
+
+/** Turns the values read from the file into the camelCase, resolved `SidecarConfig`. */
+export function buildConfig(
+  values: ConfigValues,
+  env: NodeJS.ProcessEnv,
+  options: BuildOptions,
+  context: ReadContext,
+  warnings: string[],
+): SidecarConfigDraft {
+  const certDir = resolve(options.cwd, values.cert_dir ?? "");
+  const outputPath = outputPathResolver(certDir, values.cert_dir !== undefined, context);
+  const output = (key: string, name: string | undefined) => (name === undefined ? undefined : outputPath(key, name));
+  const inCwd = (name: string | undefined) => (name === undefined ? undefined : resolve(options.cwd, name));
+  const passwordFile = inCwd(values.pkcs12_password_file);
+  const health = values.health_checks;
+  const hook = values.exec_hook;
+  if (hook.cmd === undefined && hook.args.length > 0) {
+    context.failAtKey("exec_hook", "has args but no cmd", "add exec_hook.cmd, or remove exec_hook");
+  }
+  return {
+    sourceFile: context.file,
+    agentAddress: resolveAgentAddress(values.agent_address, env, context, warnings),
+    cmd: values.cmd,
+    cmdArgs: values.cmd_args,
+    pidFileName: inCwd(values.pid_file_name),
+    renewSignal: values.renew_signal,
+    certDir,
+    svidFileName: output("svid_file_name", values.svid_file_name),
+    svidKeyFileName: output("svid_key_file_name", values.svid_key_file_name),
+    svidBundleFileName: output("svid_bundle_file_name", values.svid_bundle_file_name),
+    jwtBundleFileName: output("jwt_bundle_file_name", values.jwt_bundle_file_name),
+    jwtSvids: buildJwtSvids(values, outputPath, context),
+    includeFederatedDomains: values.include_federated_domains,
+    addIntermediatesToBundle: values.add_intermediates_to_bundle,
+    omitExpired: values.omit_expired,
+    daemonMode: options.daemonMode ?? values.daemon_mode,
+    hint: values.hint,
+    certFileMode: values.cert_file_mode,
+    keyFileMode: values.key_file_mode,
+    jwtBundleFileMode: values.jwt_bundle_file_mode,
+    jwtSvidFileMode: values.jwt_svid_file_mode,
+    healthChecks: {
+      listenerEnabled: health.listener_enabled,
+      bindAddress: health.bind_address,
+      bindPort: health.bind_port,
+      livenessPath: health.liveness_path,
+      readinessPath: health.readiness_path,
+      metricsPath: health.metrics_path,
+    },
+    fileOwner: values.file_owner,
+    fileGroup: values.file_group,
+    combinedPemFileName: output("combined_pem_file_name", values.combined_pem_file_name),
+    federatedBundleDir: output("federated_bundle_dir", values.federated_bundle_dir),
+    jwtBundleFormat: values.jwt_bundle_format,
+    pkcs12KeystoreFileName: output("pkcs12_keystore_file_name", values.pkcs12_keystore_file_name),
+    pkcs12TruststoreFileName: output("pkcs12_truststore_file_name", values.pkcs12_truststore_file_name),
+    pkcs12Password: readPassword(values, passwordFile, context),
+    pkcs12PasswordFile: passwordFile,
+    writeLayout: values.write_layout,
+    execHook: hook.cmd === undefined ? undefined : { cmd: hook.cmd, args: hook.args, timeoutMs: hook.timeout },
+    notifyAction: values.notify_action,
+    restartGracePeriodMs: values.restart_grace_period,
+    restartPolicy: values.restart_policy,
+    restartBackoffMaxMs: values.restart_backoff_max,
+    oneShotTimeoutMs: values.one_shot_timeout,
+    logLevel: values.log_level,
+  };
+}

@@ -1,0 +1,142 @@
+import { constants } from "node:os";
+
+/** A value read from text, or what is wrong with it and what to write instead. */
+export type ValueResult<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly problem: string; readonly fix: string };
+
+const ok = <T>(value: T): ValueResult<T> => ({ ok: true, value });
+const bad = (problem: string, fix: string): ValueResult<never> => ({ ok: false, problem, fix });
+
+/**
+ * A file mode written as an octal string: `"0640"`, `"0o640"` or `"640"`. Strings only,
+ * because YAML 1.2 reads an unquoted `0640` as decimal 640 (DESIGN §4). Setuid, setgid and
+ * sticky bits are refused: on a credential file they are never intended.
+ */
+export function parseModeText(text: string): ValueResult<number> {
+  const match = /^(?:0o|0O|0)?([0-7]{1,4})$/.exec(text.trim());
+  if (match?.[1] === undefined) {
+    return bad(`${JSON.stringify(text)} is not an octal file mode`, 'write three octal digits such as "0640"');
+  }
+  const mode = Number.parseInt(match[1], 8);
+  if (mode > 0o777) {
+    return bad(
+      `${JSON.stringify(text)} sets setuid, setgid or sticky bits, which output files never need`,
+      `use permission bits only, e.g. "0${(mode & 0o777).toString(8).padStart(3, "0")}"`,
+    );
+  }
+  return ok(mode);
+}
+
+/** `0o640` → `"0640"`, the form config.example.yaml uses. */
+export function formatMode(mode: number): string {
+  return `0${mode.toString(8).padStart(3, "0")}`;
+}
+
+/**
+ * The fix for a mode written as a YAML number. `0640` (decimal 640 in YAML 1.2) is quoted as
+ * written; a decimal such as 384 is what Go prints for 0600, so it is shown converted.
+ */
+export function quotedModeSuggestion(source: string, value: number, fallback: number): string {
+  if (/^0o?[0-7]{1,4}$/i.test(source)) return `"0${source.replace(/^0o?/i, "").padStart(3, "0")}"`;
+  if (Number.isInteger(value) && value >= 0 && value <= 0o777) return `"${formatMode(value)}"`;
+  return `"${formatMode(fallback)}"`;
+}
+
+const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+// Node timers overflow past 2^31-1 ms (about 24.8 days) and fire at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A Go-style duration such as `500ms`, `10s`, `2m` or `1m30s`, in milliseconds, above zero. */
+export function parseDurationText(text: string): ValueResult<number> {
+  const fix = 'write a number with a unit (ms, s, m or h), e.g. "10s" or "1m30s"';
+  const trimmed = text.trim();
+  if (!/^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/.test(trimmed)) {
+    return bad(`${JSON.stringify(text)} is not a duration`, fix);
+  }
+  let total = 0;
+  for (const [, amount, unit] of trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
+    total += Number(amount) * (DURATION_UNITS_MS[unit ?? ""] ?? 0);
+  }
+  const milliseconds = Math.round(total);
+  if (milliseconds <= 0) return bad(`${JSON.stringify(text)} is not longer than zero`, fix);
+  if (milliseconds > MAX_TIMER_MS) {
+    return bad(`${JSON.stringify(text)} is longer than Node timers allow (24 days)`, "use a shorter duration");
+  }
+  return ok(milliseconds);
+}
+
+/** Milliseconds as the shortest Go-style duration: 90000 → `"1m30s"`, 500 → `"500ms"`. */
+export function formatDuration(milliseconds: number): string {
+  let rest = milliseconds;
+  let text = "";
+  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000], ["ms", 1]] as const) {
+    const count = Math.floor(rest / size);
+    if (count > 0) text += `${count}${unit}`;
+    rest -= count * size;
+  }
+  return text === "" ? "0s" : text;
+}
+
+function isSignalName(name: string): name is NodeJS.Signals {
+  return Object.hasOwn(constants.signals, name);
+}
+
+/**
+ * `HUP`, `sighup` and `SIGHUP` all mean SIGHUP. SIGKILL and SIGSTOP cannot be handled, so an
+ * app could never reload on them; `notify_action: restart` is the way to restart it instead.
+ */
+export function parseSignalName(text: string): ValueResult<NodeJS.Signals> {
+  const upper = text.trim().toUpperCase();
+  const name = upper.startsWith("SIG") ? upper : `SIG${upper}`;
+  if (!isSignalName(name)) {
+    return bad(`${JSON.stringify(text)} is not a signal this platform knows`, "use a name such as SIGHUP or SIGUSR1");
+  }
+  if (name === "SIGKILL" || name === "SIGSTOP") {
+    return bad(
+      `${name} cannot be caught, so the app could never reload on it`,
+      "use SIGHUP, or notify_action: restart",
+    );
+  }
+  return ok(name);
+}
+
+/**
+ * Splits a command line into words the way a POSIX shell would, without expansions:
+ * whitespace separates, single quotes are literal, double quotes allow `\"`, `\\`, `\$` and
+ * `` \` ``, and a backslash outside quotes escapes the next character.
+ */
+export function splitCommandLine(text: string): ValueResult<string[]> {
+  const words: string[] = [];
+  let word: string | undefined;
+  let quoteChar: "'" | '"' | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charAt(i);
+    if (quoteChar === "'") {
+      if (char === "'") quoteChar = undefined;
+      else word = (word ?? "") + char;
+    } else if (quoteChar === '"') {
+      if (char === '"') quoteChar = undefined;
+      else if (char === "\\" && /["\\$`]/.test(text.charAt(i + 1))) word = (word ?? "") + text.charAt(++i);
+      else word = (word ?? "") + char;
+    } else if (/\s/.test(char)) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else if (char === "'" || char === '"') {
+      quoteChar = char;
+      word ??= "";
+    } else if (char === "\\" && i + 1 < text.length) {
+      word = (word ?? "") + text.charAt(++i);
+    } else {
+      word = (word ?? "") + char;
+    }
+  }
+  if (quoteChar !== undefined) {
+    return bad(
+      `${JSON.stringify(text)} has an unclosed ${quoteChar} quote`,
+      "close the quote, or write the arguments as a YAML list",
+    );
+  }
+  if (word !== undefined) words.push(word);
+  return ok(words);
+}

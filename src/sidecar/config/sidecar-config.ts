@@ -1,0 +1,127 @@
+import { inspect } from "node:util";
+
+export type JwtBundleFormat = "spiffe-helper" | "jwks" | "spiffe-bundle-map";
+export type WriteLayout = "files" | "directory";
+export type RestartPolicy = "never" | "on-failure" | "always";
+export type NotifyAction = "signal" | "restart";
+export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+export const JWT_BUNDLE_FORMATS: readonly JwtBundleFormat[] = ["spiffe-helper", "jwks", "spiffe-bundle-map"];
+export const WRITE_LAYOUTS: readonly WriteLayout[] = ["files", "directory"];
+export const RESTART_POLICIES: readonly RestartPolicy[] = ["never", "on-failure", "always"];
+export const NOTIFY_ACTIONS: readonly NotifyAction[] = ["signal", "restart"];
+export const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+const REDACTED = "<redacted>";
+
+/**
+ * A secret from the configuration (the PKCS#12 password). It prints as `<redacted>` through
+ * `String()`, `JSON.stringify`, `util.inspect` and so pino, so logging the whole config is safe;
+ * only `reveal()` returns the text.
+ */
+export class Secret {
+  readonly #text: string;
+
+  constructor(text: string) {
+    this.#text = text;
+  }
+
+  reveal(): string {
+    return this.#text;
+  }
+
+  toString(): string {
+    return REDACTED;
+  }
+
+  toJSON(): string {
+    return REDACTED;
+  }
+
+  [inspect.custom](): string {
+    return REDACTED;
+  }
+}
+
+export interface JwtSvidOutput {
+  readonly audience: string;
+  readonly extraAudiences: readonly string[];
+  /** Absolute path. */
+  readonly fileName: string;
+}
+
+export interface HealthChecksConfig {
+  readonly listenerEnabled: boolean;
+  readonly bindAddress: string;
+  /** 0 lets the OS pick a free port (an extension: spiffe-helper reads 0 as 8081). */
+  readonly bindPort: number;
+  readonly livenessPath: string;
+  readonly readinessPath: string;
+  readonly metricsPath: string;
+}
+
+export interface ExecHookConfig {
+  readonly cmd: string;
+  readonly args: readonly string[];
+  readonly timeoutMs: number;
+}
+
+/**
+ * The sidecar's configuration, fully defaulted. Keys mirror config.example.yaml in camelCase;
+ * every file name is an absolute path (relative names were resolved against `certDir`, and
+ * `certDir` and `pidFileName` against the working directory, as spiffe-helper does).
+ */
+export interface SidecarConfig {
+  /** The configuration file as the user named it, for messages. */
+  readonly sourceFile: string;
+  /** As configured, else `SPIFFE_ENDPOINT_SOCKET`, else `SPIRE_AGENT_ADDRESS`, else spiffe-helper's default. */
+  readonly agentAddress: string;
+  readonly cmd: string | undefined;
+  readonly cmdArgs: readonly string[];
+  readonly pidFileName: string | undefined;
+  /** undefined: no signal is sent, spiffe-helper's default. */
+  readonly renewSignal: NodeJS.Signals | undefined;
+  readonly certDir: string;
+  readonly svidFileName: string | undefined;
+  readonly svidKeyFileName: string | undefined;
+  readonly svidBundleFileName: string | undefined;
+  readonly jwtBundleFileName: string | undefined;
+  readonly jwtSvids: readonly JwtSvidOutput[];
+  readonly includeFederatedDomains: boolean;
+  readonly addIntermediatesToBundle: boolean;
+  readonly omitExpired: boolean;
+  readonly daemonMode: boolean;
+  readonly hint: string | undefined;
+  readonly certFileMode: number;
+  readonly keyFileMode: number;
+  readonly jwtBundleFileMode: number;
+  readonly jwtSvidFileMode: number;
+  readonly healthChecks: HealthChecksConfig;
+
+  /** uid every output file is given; undefined leaves the sidecar's own. */
+  readonly fileOwner: number | undefined;
+  /** gid every output file is given; undefined leaves the sidecar's own. */
+  readonly fileGroup: number | undefined;
+  /** Private key, then leaf and intermediates, in one file written with `keyFileMode`. */
+  readonly combinedPemFileName: string | undefined;
+  /** Directory of `<trust-domain>.pem` files, one per federated trust domain, written with `certFileMode`. */
+  readonly federatedBundleDir: string | undefined;
+  readonly jwtBundleFormat: JwtBundleFormat;
+  /** Key and chain, written with `keyFileMode`. */
+  readonly pkcs12KeystoreFileName: string | undefined;
+  /** Trust anchors, written with `certFileMode`. */
+  readonly pkcs12TruststoreFileName: string | undefined;
+  /** Read from `pkcs12PasswordFile` when that is set. */
+  readonly pkcs12Password: Secret | undefined;
+  readonly pkcs12PasswordFile: string | undefined;
+  readonly writeLayout: WriteLayout;
+  readonly execHook: ExecHookConfig | undefined;
+  readonly notifyAction: NotifyAction;
+  readonly restartGracePeriodMs: number;
+  readonly restartPolicy: RestartPolicy;
+  readonly restartBackoffMaxMs: number;
+  readonly oneShotTimeoutMs: number;
+  readonly logLevel: LogLevel;
+  /** Settings that are legal but have no effect, for the caller to log (spiffe-helper warns too). */
+  readonly warnings: readonly string[];
+}
