@@ -1,0 +1,43 @@
+export {
+  ENDPOINT_SOCKET_ENV,
+  EndpointAddressError,
+  formatEndpointAddress,
+  grpcTarget,
+  parseEndpointAddress,
+  resolveEndpointAddress,
+  type EndpointAddress,
+} from "./address.js";
+export { Backoff, DEFAULT_INITIAL_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS, type BackoffOptions } from "./backoff.js";
+export {
+  SECURITY_HEADER,
+  WorkloadApiClient,
+  type FetchJwtSvidsOptions,
+  type ValidatedJwtClaims,
+  type ValidateJwtSvidOptions,
+  type WorkloadApiClientOptions,
+} from "./client.js";
+export {
+  decodeJwtBundles,
+  decodeX509Bundles,
+  decodeX509Context,
+  type DecodeOptions,
+  type X509Context,
+} from "./decode.js";
+export {
+  statusName,
+  WorkloadApiError,
+  WorkloadApiRequestError,
+  WorkloadApiResponseError,
+  WorkloadSourceError,
+  type GrpcStatusName,
+} from "./errors.js";
+export { JwtSource, type FetchJwtSvidOptions } from "./jwt-source.js";
+export { type SourceEvents, type SourceOptions } from "./source-base.js";
+export {
+  WatchStream,
+  type Watch,
+  type WatchHandlers,
+  type WatchState,
+  type WatchStreamOptions,
+} from "./watch-stream.js";
+export { X509Source } from "./x509-source.js";

@@ -1,0 +1,176 @@
+import { status as Status } from "@grpc/grpc-js";
+import type { ClientReadableStream, StatusObject } from "@grpc/grpc-js";
+import { Backoff } from "./backoff.js";
+import type { BackoffOptions } from "./backoff.js";
+import { WorkloadApiError, workloadApiErrorFromStatus } from "./errors.js";
+
+/**
+ * The life of a watch, written out:
+ *
+ * | from                | event                                                   | to           |
+ * |---------------------|---------------------------------------------------------|--------------|
+ * | (start)             | `start()` opens the first call                          | `connecting` |
+ * | `connecting`        | the first message of this call arrives (valid or not)   | `open`       |
+ * | `connecting`/`open` | the call ends: retryable status, or the server ended it | `backoff`    |
+ * | `backoff`           | the delay elapsed; a new call is opened                 | `connecting` |
+ * | `connecting`/`open` | the call ends with InvalidArgument or Unimplemented     | `failed`     |
+ * | any but `failed`    | `close()`                                               | `stopped`    |
+ *
+ * `stopped` and `failed` are final. Retryable: Unavailable, PermissionDenied, Unknown,
+ * Internal, any other code, and a CANCELLED we did not cause (grpc-js reports a server
+ * shutdown that way). Workload Endpoint Appendix A and DESIGN §3.4.
+ */
+export type WatchState = "connecting" | "open" | "backoff" | "stopped" | "failed";
+
+export interface WatchHandlers<T> {
+  /** A message that decoded and validated; the full current state (Workload API §4.3). */
+  onUpdate(value: T): void;
+  /** A message that failed `decode`; it was discarded and the previous state stays in force. */
+  onInvalid?(error: Error): void;
+  /** A call that ended, with its status; `error.retryable` says whether a new call follows. */
+  onError?(error: WorkloadApiError): void;
+  onStateChange?(state: WatchState): void;
+}
+
+export interface WatchStreamOptions<Raw, T> {
+  /** The RPC name, for messages (`FetchX509SVID`). */
+  readonly method: string;
+  /** The endpoint as the user wrote it, for messages. */
+  readonly target: string;
+  /** Starts one call; invoked again for each reconnect. */
+  readonly open: () => ClientReadableStream<Raw>;
+  /** Raw message to validated model; throws to reject the message. */
+  readonly decode: (raw: Raw) => T;
+  readonly handlers: WatchHandlers<T>;
+  /** @default { initialMs: 1000, maxMs: 30000 } */
+  readonly backoff?: BackoffOptions;
+}
+
+/** What a caller holds of a running watch. */
+export interface Watch {
+  /** `undefined` only before `start()`. */
+  readonly state: WatchState | undefined;
+  /** The status of the last call that ended; after `failed`, the reason. */
+  readonly lastError: WorkloadApiError | undefined;
+  /** In `backoff`, how long until the next call, for a "reconnecting in" log line. */
+  readonly retryDelayMs: number | undefined;
+  close(): void;
+}
+
+/** One call; events from a call that is no longer current are ignored. */
+interface Attempt<Raw> {
+  readonly call: ClientReadableStream<Raw>;
+  status: StatusObject | undefined;
+  ended: boolean;
+}
+
+/** A server stream that reconnects with backoff until closed or told to stop. */
+export class WatchStream<Raw, T> implements Watch {
+  readonly #options: WatchStreamOptions<Raw, T>;
+  readonly #backoff: Backoff;
+  #state: WatchState | undefined;
+  #attempt: Attempt<Raw> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #lastError: WorkloadApiError | undefined;
+  #retryDelayMs: number | undefined;
+
+  constructor(options: WatchStreamOptions<Raw, T>) {
+    this.#options = options;
+    this.#backoff = new Backoff(options.backoff);
+  }
+
+  get state(): WatchState | undefined {
+    return this.#state;
+  }
+
+  get lastError(): WorkloadApiError | undefined {
+    return this.#lastError;
+  }
+
+  get retryDelayMs(): number | undefined {
+    return this.#state === "backoff" ? this.#retryDelayMs : undefined;
+  }
+
+  start(): this {
+    if (this.#state === undefined) this.#connect();
+    return this;
+  }
+
+  /** Ends the watch quietly: the CANCELLED this causes is ours and is not reported. */
+  close(): void {
+    if (this.#state === "stopped" || this.#state === "failed") return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const attempt = this.#attempt;
+    this.#attempt = undefined;
+    this.#setState("stopped");
+    attempt?.call.cancel();
+  }
+
+  #setState(state: WatchState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#options.handlers.onStateChange?.(state);
+  }
+
+  #connect(): void {
+    this.#timer = undefined;
+    this.#setState("connecting");
+    const call = this.#options.open();
+    const attempt: Attempt<Raw> = { call, status: undefined, ended: false };
+    this.#attempt = attempt;
+    call.on("data", (raw: Raw) => {
+      if (this.#attempt === attempt) this.#receive(raw);
+    });
+    // The "status" event carries the same code; this listener only keeps the error from being unhandled.
+    call.on("error", () => {});
+    // grpc-js emits "status" before buffered messages have drained and "end" after: finish on both.
+    call.on("status", (status: StatusObject) => {
+      attempt.status = status;
+      this.#maybeFinish(attempt);
+    });
+    call.on("end", () => {
+      attempt.ended = true;
+      this.#maybeFinish(attempt);
+    });
+  }
+
+  #receive(raw: Raw): void {
+    this.#setState("open");
+    let value: T;
+    try {
+      value = this.#options.decode(raw);
+    } catch (error: unknown) {
+      this.#options.handlers.onInvalid?.(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    this.#backoff.reset();
+    this.#options.handlers.onUpdate(value);
+  }
+
+  #maybeFinish(attempt: Attempt<Raw>): void {
+    if (this.#attempt !== attempt || attempt.status === undefined || !attempt.ended) return;
+    this.#attempt = undefined;
+    const error = this.#errorFor(attempt.status);
+    this.#lastError = error;
+    this.#options.handlers.onError?.(error);
+    // A handler may have closed the watch.
+    if (this.#state === "stopped") return;
+    if (!error.retryable) {
+      this.#setState("failed");
+      return;
+    }
+    this.#retryDelayMs = this.#backoff.next();
+    // Not unref'd: a daemon waiting for its agent must stay alive; close() clears it.
+    this.#timer = setTimeout(() => this.#connect(), this.#retryDelayMs);
+    this.#setState("backoff");
+  }
+
+  #errorFor(status: StatusObject): WorkloadApiError {
+    const { method, target } = this.#options;
+    if (status.code === Status.OK) {
+      return new WorkloadApiError(`the Workload API at ${target} ended the ${method} stream; reconnecting`, status);
+    }
+    return workloadApiErrorFromStatus(status, method, target);
+  }
+}
