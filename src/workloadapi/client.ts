@@ -43,7 +43,7 @@ export interface FetchJwtSvidsOptions {
   readonly signal?: AbortSignal;
 }
 
-export interface ValidateJwtSvidOptions {
+export interface ValidateJwtSvidRequest {
   readonly audience: string;
   readonly token: string;
   readonly signal?: AbortSignal;
@@ -141,7 +141,7 @@ export class WorkloadApiClient {
   }
 
   /** Asks the agent to validate a token (ValidateJWTSVID); the agent's claims come back as a plain object. */
-  async validateJwtSvid(options: ValidateJwtSvidOptions): Promise<ValidatedJwtClaims> {
+  async validateJwtSvid(options: ValidateJwtSvidRequest): Promise<ValidatedJwtClaims> {
     if (options.audience === "" || options.token === "") {
       throw new WorkloadApiRequestError(
         "ValidateJWTSVID needs a non-empty audience and token (Workload API §6.2.3)",

@@ -13,7 +13,7 @@ export {
   WorkloadApiClient,
   type FetchJwtSvidsOptions,
   type ValidatedJwtClaims,
-  type ValidateJwtSvidOptions,
+  type ValidateJwtSvidRequest,
   type WorkloadApiClientOptions,
 } from "./client.js";
 export {

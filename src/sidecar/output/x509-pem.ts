@@ -1,0 +1,92 @@
+import type { ParsedCertificate } from "../../spiffe/certificate.js";
+import { encodePem } from "../../spiffe/pem.js";
+import type { X509Bundle } from "../../spiffe/x509-bundle.js";
+import { marshalX509SvidPem } from "../../spiffe/x509-svid.js";
+import type { X509IdentityState } from "./identity-state.js";
+import { OutputRenderError, type OutputOptions } from "./output-options.js";
+
+const CERTIFICATE_BLOCK = "CERTIFICATE";
+
+/** A certificate headed for a bundle output, with the trust domain it is trusted for. */
+export interface BundleCertificate {
+  readonly trustDomainName: string;
+  readonly certificate: ParsedCertificate;
+}
+
+type X509Selection = Pick<OutputOptions, "addIntermediatesToBundle" | "includeFederatedDomains" | "omitExpired">;
+
+/**
+ * spiffe-helper drops a certificate when `NotAfter.Before(now)`: one that expires exactly now
+ * is still written, as RFC 5280 §4.1.2.5 counts notAfter as inside the validity period.
+ */
+function isExpired(certificate: ParsedCertificate, now: Date): boolean {
+  return certificate.notAfter.getTime() < now.getTime();
+}
+
+function keepUnexpired<T>(items: readonly T[], certificateOf: (item: T) => ParsedCertificate, options: X509Selection, now: Date): T[] {
+  return options.omitExpired ? items.filter((item) => !isExpired(certificateOf(item), now)) : [...items];
+}
+
+/** The bundle of the SVID's own trust domain; an SVID we cannot anchor is never written. */
+function ownBundle(x509: X509IdentityState): X509Bundle {
+  const trustDomain = x509.svid.id.trustDomain;
+  const bundle = x509.bundles.get(trustDomain);
+  if (bundle === undefined) {
+    throw new OutputRenderError(
+      `no X.509 bundle for trust domain "${trustDomain.name}", the SVID's own: ` +
+        "the agent must send it with the SVID (SPIFFE Workload API §5.2.1)",
+    );
+  }
+  return bundle;
+}
+
+/** The federated bundles, sorted by trust domain name as go-spiffe's `Set.Bundles` returns them. */
+export function federatedBundles(x509: X509IdentityState): X509Bundle[] {
+  const ownName = x509.svid.id.trustDomain.name;
+  return x509.bundles.bundles().filter((bundle) => bundle.trustDomain.name !== ownName);
+}
+
+/** The SVID file's certificates: leaf then intermediates, or the leaf alone when they move to the bundle. */
+export function svidFileCertificates(x509: X509IdentityState, options: X509Selection, now: Date): ParsedCertificate[] {
+  const chain = options.addIntermediatesToBundle ? x509.svid.certificates.slice(0, 1) : x509.svid.certificates;
+  return keepUnexpired(chain, (certificate) => certificate, options, now);
+}
+
+/**
+ * The bundle file's certificates in spiffe-helper's order: the own trust domain's CAs, then the
+ * SVID's intermediates (with `addIntermediatesToBundle`), then each federated trust domain's
+ * CAs in name order (with `includeFederatedDomains`). Repeats are kept, as spiffe-helper does.
+ */
+export function bundleFileCertificates(x509: X509IdentityState, options: X509Selection, now: Date): BundleCertificate[] {
+  const own = ownBundle(x509);
+  const ownName = own.trustDomain.name;
+  const label = (trustDomainName: string) => (certificate: ParsedCertificate) => ({ trustDomainName, certificate });
+  const certificates = own.authorities.map(label(ownName));
+  if (options.addIntermediatesToBundle) certificates.push(...x509.svid.certificates.slice(1).map(label(ownName)));
+  if (options.includeFederatedDomains) {
+    for (const bundle of federatedBundles(x509)) {
+      certificates.push(...bundle.authorities.map(label(bundle.trustDomain.name)));
+    }
+  }
+  return keepUnexpired(certificates, (item) => item.certificate, options, now);
+}
+
+/** A federated trust domain's CAs alone, for its own file in `federatedBundleDir`. */
+export function federatedBundleCertificates(bundle: X509Bundle, options: X509Selection, now: Date): ParsedCertificate[] {
+  return keepUnexpired(bundle.authorities, (certificate) => certificate, options, now);
+}
+
+/** `CERTIFICATE` blocks as Go's `pem.EncodeToMemory` writes them, concatenated; empty for none. */
+export function certificatesPem(certificates: readonly ParsedCertificate[]): string {
+  return certificates.map((certificate) => encodePem(CERTIFICATE_BLOCK, certificate.der)).join("");
+}
+
+/** The private key as a PKCS#8 `PRIVATE KEY` block (spiffe-helper's `MarshalPKCS8PrivateKey`). */
+export function privateKeyPem(x509: X509IdentityState): string {
+  return marshalX509SvidPem(x509.svid).privateKeyPem;
+}
+
+/** The SVID's private key as PKCS#8 DER, for the PKCS#12 keystore. */
+export function privateKeyDer(x509: X509IdentityState): Uint8Array {
+  return new Uint8Array(x509.svid.privateKey.export({ format: "der", type: "pkcs8" }));
+}

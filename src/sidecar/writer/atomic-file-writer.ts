@@ -1,0 +1,135 @@
+import { unlink } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { OutputFile } from "../output/output-options.js";
+import {
+  createDurableFile,
+  readCurrentFile,
+  removeMatching,
+  renameOver,
+  sameContents,
+  sameMetadata,
+  syncDirectory,
+  TEMP_FILE_NAME,
+  tempPathFor,
+} from "./file-ops.js";
+import { fileWriteError, SerialQueue, type FileWriter, type WriteResult } from "./file-writer.js";
+
+interface StagedFile {
+  readonly file: OutputFile;
+  readonly tempPath: string;
+}
+
+/** Removes temp files a crash left in `directory` (call at startup); returns their names. */
+export function cleanupStaleTemps(directory: string): Promise<string[]> {
+  return removeMatching(directory, TEMP_FILE_NAME);
+}
+
+function assertDistinctPaths(files: readonly OutputFile[]): void {
+  const seen = new Set<string>();
+  for (const { path } of files) {
+    if (seen.has(path)) throw new TypeError(`output ${path} is listed twice in one write`);
+    seen.add(path);
+  }
+}
+
+/**
+ * The `files` layout: each output is replaced on its own by rename(2), so a reader sees the
+ * old file or the new one, never a mix (DESIGN §3.2). A visible file is never truncated,
+ * rewritten or chmod'ed in place: a mode or owner that drifted is put right by a fresh copy.
+ *
+ * A write happens in two phases. First every file that needs it is staged as a complete,
+ * fsynced temp file beside its target; if any staging fails, all temps are removed and nothing
+ * visible has changed. Then the temps are renamed in the given order, back to back, and each
+ * directory is fsynced once. Renaming last keeps the window in which a reader can find the new
+ * certificate with the old key down to adjacent renames (see `renderOutputFiles` for the order).
+ * Should a rename fail, the files before it are already replaced; the error names the one
+ * that was not.
+ */
+export class AtomicFileWriter implements FileWriter {
+  readonly #queue = new SerialQueue();
+
+  writeFiles(files: readonly OutputFile[]): Promise<WriteResult> {
+    return this.#queue.run(() => {
+      assertDistinctPaths(files);
+      return this.#write(files);
+    });
+  }
+
+  removeFiles(paths: readonly string[]): Promise<string[]> {
+    return this.#queue.run(() => this.#remove(paths));
+  }
+
+  cleanupStale(directory: string): Promise<string[]> {
+    return this.#queue.run(() => cleanupStaleTemps(directory));
+  }
+
+  async #write(files: readonly OutputFile[]): Promise<WriteResult> {
+    const result: WriteResult = { changed: [], repaired: [], unchanged: [] };
+    const pending: OutputFile[] = [];
+    for (const file of files) {
+      const current = await readCurrentFile(file.path);
+      if (current !== undefined && sameContents(current, file)) {
+        if (sameMetadata(current, file)) {
+          result.unchanged.push(file.path);
+          continue;
+        }
+        result.repaired.push(file.path);
+      } else {
+        result.changed.push(file.path);
+      }
+      pending.push(file);
+    }
+    if (pending.length > 0) await this.#commit(await this.#stage(pending));
+    return result;
+  }
+
+  async #stage(files: readonly OutputFile[]): Promise<StagedFile[]> {
+    const staged: StagedFile[] = [];
+    try {
+      for (const file of files) {
+        const tempPath = tempPathFor(file.path);
+        await createDurableFile(tempPath, file.contents, file, file.path);
+        staged.push({ file, tempPath });
+      }
+    } catch (error: unknown) {
+      await removeTemps(staged);
+      throw error;
+    }
+    return staged;
+  }
+
+  async #commit(staged: readonly StagedFile[]): Promise<void> {
+    for (const [index, { file, tempPath }] of staged.entries()) {
+      try {
+        await renameOver(tempPath, file.path);
+      } catch (error: unknown) {
+        await removeTemps(staged.slice(index));
+        await syncDirectories(staged.slice(0, index).map((item) => item.file.path));
+        throw error;
+      }
+    }
+    await syncDirectories(staged.map((item) => item.file.path));
+  }
+
+  async #remove(paths: readonly string[]): Promise<string[]> {
+    const removed: string[] = [];
+    for (const path of paths) {
+      try {
+        await unlink(path);
+        removed.push(path);
+      } catch (error: unknown) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw fileWriteError("remove", path, error);
+      }
+    }
+    await syncDirectories(removed);
+    return removed;
+  }
+}
+
+async function removeTemps(staged: readonly StagedFile[]): Promise<void> {
+  await Promise.all(staged.map((item) => unlink(item.tempPath).catch(() => undefined)));
+}
+
+async function syncDirectories(paths: readonly string[]): Promise<void> {
+  for (const directory of new Set(paths.map((path) => dirname(path)))) await syncDirectory(directory);
+}

@@ -1,0 +1,127 @@
+import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
+import { open, readdir, rename, unlink, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import type { OutputFile } from "../output/output-options.js";
+import { FileWriteError, fileWriteError, type WriteAction } from "./file-writer.js";
+
+/** `.<name>.tmp-<16 hex>`: hidden, and never mistaken for an output (DESIGN §3.2). */
+export const TEMP_FILE_NAME = /^\..+\.tmp-[0-9a-f]{16}$/;
+const PERMISSION_BITS = 0o7777;
+
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.tmp-${randomBytes(8).toString("hex")}`);
+}
+
+export type FileMetadata = Pick<OutputFile, "mode" | "uid" | "gid">;
+
+async function step<T>(action: WriteAction, reportAs: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error: unknown) {
+    throw fileWriteError(action, reportAs, error);
+  }
+}
+
+/**
+ * Creates `path`, which must not exist (`O_EXCL`; `O_NOFOLLOW` so a planted symlink is never
+ * followed), holding exactly `contents`, durable before it returns. It is opened with the final
+ * permission bits, which the umask can only narrow, then owner and exact mode are set on the
+ * descriptor before any byte is written: the file is never readable more widely than asked,
+ * even for an instant. `fchmod` comes after `fchown` because a chown clears set-id bits. On
+ * failure the file is removed and the error names `reportAs`, the path the user knows.
+ */
+export async function createDurableFile(path: string, contents: Uint8Array, metadata: FileMetadata, reportAs: string): Promise<void> {
+  const flags = constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW;
+  const handle = await step("create", reportAs, () => open(path, flags, metadata.mode & 0o777));
+  let handleOpen = true;
+  try {
+    if (metadata.uid !== undefined || metadata.gid !== undefined) {
+      await step("set owner of", reportAs, () => handle.chown(metadata.uid ?? -1, metadata.gid ?? -1));
+    }
+    await step("set mode of", reportAs, () => handle.chmod(metadata.mode));
+    await step("write", reportAs, () => handle.writeFile(contents));
+    await step("sync", reportAs, () => handle.sync());
+    handleOpen = false;
+    await step("write", reportAs, () => handle.close());
+  } catch (error: unknown) {
+    if (handleOpen) await handle.close().catch(() => undefined);
+    await unlink(path).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** A regular file as it is on disk now. */
+export interface CurrentFile {
+  readonly contents: Buffer;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * The regular file at `path`, or undefined when there is nothing (or a symlink, or some other
+ * kind of file) that a rename may simply replace. A directory is an error: rename cannot
+ * replace it and the user has to move it. `O_NONBLOCK` keeps a FIFO from hanging the read.
+ */
+export async function readCurrentFile(path: string): Promise<CurrentFile | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error: unknown) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ELOOP") return undefined;
+    throw fileWriteError("read", path, error);
+  }
+  try {
+    const stats = await handle.stat();
+    if (stats.isDirectory()) {
+      throw new FileWriteError(`cannot write ${path}: it is a directory; remove it or choose another file name`, path, "EISDIR");
+    }
+    if (!stats.isFile()) return undefined;
+    return { contents: await handle.readFile(), mode: stats.mode & PERMISSION_BITS, uid: stats.uid, gid: stats.gid };
+  } catch (error: unknown) {
+    throw fileWriteError("read", path, error);
+  } finally {
+    await handle.close();
+  }
+}
+
+export function sameContents(current: CurrentFile, file: OutputFile): boolean {
+  return current.contents.equals(file.contents);
+}
+
+export function sameMetadata(current: Pick<CurrentFile, "mode" | "uid" | "gid">, file: FileMetadata): boolean {
+  return (
+    current.mode === file.mode &&
+    (file.uid === undefined || current.uid === file.uid) &&
+    (file.gid === undefined || current.gid === file.gid)
+  );
+}
+
+export async function renameOver(from: string, to: string): Promise<void> {
+  await step("rename", to, () => rename(from, to));
+}
+
+/** Makes renames and creations in `directory` durable (rename(2) alone survives no crash). */
+export async function syncDirectory(directory: string): Promise<void> {
+  await step("sync", directory, async () => {
+    const handle = await open(directory, constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  });
+}
+
+/** Deletes the entries of `directory` whose names match `pattern`; returns their names. */
+export async function removeMatching(directory: string, pattern: RegExp): Promise<string[]> {
+  const names = await step("read", directory, () => readdir(directory));
+  const removed: string[] = [];
+  for (const name of names.filter((entry) => pattern.test(entry))) {
+    await step("remove", join(directory, name), () => unlink(join(directory, name)));
+    removed.push(name);
+  }
+  return removed;
+}
