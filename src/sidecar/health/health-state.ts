@@ -1,0 +1,208 @@
+import { NOTIFIER_KINDS } from "../notify/notifier.js";
+import type { NotifierKind, NotifyResult } from "../notify/notifier.js";
+
+/** spiffe-helper's per-output write status, with its spelling. */
+export type WriteStatus = "unwritten" | "written" | "failed";
+
+/**
+ * Why an update from the agent was refused and the last good state kept (DESIGN §3.1). The
+ * `reason` label of `spiffe_sidecar_rejected_updates_total`: a closed set, never free text.
+ */
+export type RejectReason =
+  | "empty-response"
+  | "malformed-response"
+  | "invalid-spiffe-id"
+  | "invalid-svid"
+  | "key-mismatch"
+  | "untrusted-chain"
+  | "expired"
+  | "not-yet-valid"
+  | "invalid-bundle"
+  | "invalid-jwt-svid"
+  | "hint-not-found"
+  | "other";
+
+export const REJECT_REASONS: readonly RejectReason[] = [
+  "empty-response",
+  "malformed-response",
+  "invalid-spiffe-id",
+  "invalid-svid",
+  "key-mismatch",
+  "untrusted-chain",
+  "expired",
+  "not-yet-valid",
+  "invalid-bundle",
+  "invalid-jwt-svid",
+  "hint-not-found",
+  "other",
+];
+
+/** What a probe reports as wrong; stable ids for the status body and tests. */
+export type HealthProblem =
+  | "x509-write-failed"
+  | "jwt-write-failed"
+  | "x509-unwritten"
+  | "jwt-unwritten"
+  | "svid-expired"
+  | "jwt-svid-expired";
+
+export interface HealthVerdict {
+  readonly healthy: boolean;
+  readonly problems: readonly HealthProblem[];
+}
+
+/** The outputs the configuration asks for; each is tracked from `unwritten`. */
+export interface HealthOutputs {
+  /** `svid_file_name`, `svid_key_file_name` and `svid_bundle_file_name` are set. */
+  readonly x509: boolean;
+  /** The JWT-SVID files, as spiffe-helper names them in `jwt_write_status` (cert_dir joined). */
+  readonly jwtSvidPaths: readonly string[];
+  /** The JWT bundle file, when `jwt_bundle_file_name` is set. */
+  readonly jwtBundlePath?: string;
+}
+
+/** A read-only view of the counters and gauges, for `/metrics`. */
+export interface HealthSnapshot {
+  readonly svidNotAfter: Date | undefined;
+  readonly rotations: number;
+  readonly lastUpdate: Date | undefined;
+  readonly writeErrors: number;
+  readonly rejectedUpdates: ReadonlyMap<RejectReason, number>;
+  readonly agentConnected: boolean;
+  readonly reconnects: number;
+  readonly notifyFailures: ReadonlyMap<NotifierKind, number>;
+  readonly jwtSvidExpiry: ReadonlyMap<string, Date>;
+}
+
+/**
+ * Everything the health probes and metrics report, kept as plain data with the clock passed in.
+ *
+ * Liveness mirrors spiffe-helper: live unless the last write of some output failed (restarting
+ * the sidecar is the remedy a liveness probe offers, and it does retry the write). Agent loss
+ * does not touch liveness, since restarting us cannot bring the agent back.
+ *
+ * Readiness is stricter than spiffe-helper's: every output written AND the X.509-SVID and each
+ * JWT-SVID on disk still valid at `now`. So it turns false when the agent stays unreachable, or
+ * keeps sending rejected updates, past the expiry of what we last wrote (issue 4).
+ */
+export class HealthState {
+  readonly #outputs: HealthOutputs;
+  #x509Status: WriteStatus = "unwritten";
+  readonly #jwtStatus = new Map<string, WriteStatus>();
+  readonly #jwtSvidExpiry = new Map<string, Date>();
+  #svid: { readonly serialHex: string; readonly notAfter: Date } | undefined;
+  #rotations = 0;
+  #lastUpdate: Date | undefined;
+  #writeErrors = 0;
+  readonly #rejected = new Map<RejectReason, number>(REJECT_REASONS.map((reason) => [reason, 0]));
+  #agentConnected = false;
+  #everConnected = false;
+  #reconnects = 0;
+  readonly #notifyFailures = new Map<NotifierKind, number>(NOTIFIER_KINDS.map((kind) => [kind, 0]));
+
+  constructor(outputs: HealthOutputs) {
+    this.#outputs = outputs;
+    for (const path of outputs.jwtSvidPaths) this.#jwtStatus.set(path, "unwritten");
+    if (outputs.jwtBundlePath !== undefined) this.#jwtStatus.set(outputs.jwtBundlePath, "unwritten");
+  }
+
+  /** The X.509 files were written. A new serial number counts as a rotation. */
+  recordX509Written(svid: { readonly serialHex: string; readonly notAfter: Date }, now: Date = new Date()): void {
+    if (this.#svid?.serialHex !== svid.serialHex) this.#rotations += 1;
+    this.#svid = { serialHex: svid.serialHex, notAfter: svid.notAfter };
+    this.#x509Status = "written";
+    this.#lastUpdate = now;
+  }
+
+  recordX509WriteFailed(): void {
+    this.#x509Status = "failed";
+    this.#writeErrors += 1;
+  }
+
+  recordJwtSvidWritten(path: string, expiry: Date, now: Date = new Date()): void {
+    this.#setJwtStatus(path, "written");
+    this.#jwtSvidExpiry.set(path, expiry);
+    this.#lastUpdate = now;
+  }
+
+  recordJwtBundleWritten(now: Date = new Date()): void {
+    const path = this.#outputs.jwtBundlePath;
+    if (path === undefined) throw new RangeError("a JWT bundle was written but no jwt_bundle_file_name is tracked");
+    this.#setJwtStatus(path, "written");
+    this.#lastUpdate = now;
+  }
+
+  /** A JWT-SVID file or the JWT bundle file could not be written. */
+  recordJwtWriteFailed(path: string): void {
+    this.#setJwtStatus(path, "failed");
+    this.#writeErrors += 1;
+  }
+
+  recordRejectedUpdate(reason: RejectReason): void {
+    // Guards the label set against a caller that slipped a free-text reason past the type.
+    const label = this.#rejected.has(reason) ? reason : "other";
+    this.#rejected.set(label, (this.#rejected.get(label) ?? 0) + 1);
+  }
+
+  /** Connected after having been connected before counts as a reconnect. */
+  setAgentConnected(connected: boolean): void {
+    if (connected && !this.#agentConnected && this.#everConnected) this.#reconnects += 1;
+    if (connected) this.#everConnected = true;
+    this.#agentConnected = connected;
+  }
+
+  recordNotifyResult(result: NotifyResult): void {
+    for (const outcome of result.outcomes) {
+      if (outcome.ok) continue;
+      this.#notifyFailures.set(outcome.notifier, (this.#notifyFailures.get(outcome.notifier) ?? 0) + 1);
+    }
+  }
+
+  liveness(): HealthVerdict {
+    const problems: HealthProblem[] = [];
+    if (this.#x509Status === "failed") problems.push("x509-write-failed");
+    if ([...this.#jwtStatus.values()].includes("failed")) problems.push("jwt-write-failed");
+    return { healthy: problems.length === 0, problems };
+  }
+
+  readiness(now: Date = new Date()): HealthVerdict {
+    const problems = [...this.liveness().problems];
+    if (this.#outputs.x509 && this.#x509Status === "unwritten") problems.push("x509-unwritten");
+    if ([...this.#jwtStatus.values()].includes("unwritten")) problems.push("jwt-unwritten");
+    // X.509 notAfter is the last valid instant (RFC 5280 §4.1.2.5); a JWT's `exp` is the first
+    // invalid one (RFC 7519 §4.1.4).
+    if (this.#outputs.x509 && this.#svid !== undefined && now.getTime() > this.#svid.notAfter.getTime()) {
+      problems.push("svid-expired");
+    }
+    if ([...this.#jwtSvidExpiry.values()].some((expiry) => now.getTime() >= expiry.getTime())) {
+      problems.push("jwt-svid-expired");
+    }
+    return { healthy: problems.length === 0, problems };
+  }
+
+  /** spiffe-helper's `file_write_statuses`, with the same keys and status spellings. */
+  fileWriteStatuses(): { x509_write_status?: WriteStatus; jwt_write_status: Record<string, WriteStatus> } {
+    const jwt = Object.fromEntries(this.#jwtStatus);
+    if (!this.#outputs.x509) return { jwt_write_status: jwt };
+    return { x509_write_status: this.#x509Status, jwt_write_status: jwt };
+  }
+
+  snapshot(): HealthSnapshot {
+    return {
+      svidNotAfter: this.#svid?.notAfter,
+      rotations: this.#rotations,
+      lastUpdate: this.#lastUpdate,
+      writeErrors: this.#writeErrors,
+      rejectedUpdates: new Map(this.#rejected),
+      agentConnected: this.#agentConnected,
+      reconnects: this.#reconnects,
+      notifyFailures: new Map(this.#notifyFailures),
+      jwtSvidExpiry: new Map(this.#jwtSvidExpiry),
+    };
+  }
+
+  #setJwtStatus(path: string, status: WriteStatus): void {
+    if (!this.#jwtStatus.has(path)) throw new RangeError(`${path} is not a configured JWT output`);
+    this.#jwtStatus.set(path, status);
+  }
+}

@@ -1,0 +1,79 @@
+import { SpiffeSidecarError } from "../../errors.js";
+
+/**
+ * The ways of telling the application that its files changed (DESIGN §6). Also the `notifier`
+ * label of `spiffe_sidecar_notify_failures_total`, so the set is closed.
+ */
+export type NotifierKind = "signal-child" | "pid-file" | "exec-hook" | "restart-child";
+
+export const NOTIFIER_KINDS: readonly NotifierKind[] = ["signal-child", "pid-file", "exec-hook", "restart-child"];
+
+/** What one update changed: file paths only, never their contents. */
+export interface NotifyReason {
+  readonly changedPaths: readonly string[];
+}
+
+/** A stable id for why telling the app failed; matched by tests, logged as a field. */
+export type NotifyFailure =
+  | "no-child"
+  | "signal-failed"
+  | "pid-file-missing"
+  | "pid-file-empty"
+  | "pid-file-unreadable"
+  | "pid-file-invalid"
+  | "process-missing"
+  | "permission-denied"
+  | "hook-start"
+  | "hook-failed"
+  | "hook-timeout"
+  | "restart-failed"
+  | "unexpected";
+
+/**
+ * Telling the app failed. It is returned inside a `NotifyResult`, logged and counted, never
+ * thrown: a broken reload command must not take the sidecar down (DESIGN §6).
+ */
+export class NotifyError extends SpiffeSidecarError {
+  readonly code = "ERR_NOTIFY";
+  readonly notifier: NotifierKind;
+  readonly failure: NotifyFailure;
+
+  constructor(notifier: NotifierKind, failure: NotifyFailure, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.notifier = notifier;
+    this.failure = failure;
+  }
+}
+
+export type NotifyOutcome =
+  | { readonly notifier: NotifierKind; readonly ok: true; readonly detail: string }
+  | { readonly notifier: NotifierKind; readonly ok: false; readonly error: NotifyError };
+
+/** One outcome per notifier that ran; `ok` when all of them succeeded. */
+export interface NotifyResult {
+  readonly ok: boolean;
+  readonly outcomes: readonly NotifyOutcome[];
+}
+
+/** Tells the app about one complete update. Never rejects: failures are in the result. */
+export interface Notifier {
+  notify(reason: NotifyReason): Promise<NotifyResult>;
+}
+
+/** A notifier that reaches the app one concrete way. */
+export interface AppNotifier extends Notifier {
+  readonly kind: NotifierKind;
+}
+
+export function notifySucceeded(notifier: NotifierKind, detail: string): NotifyResult {
+  return { ok: true, outcomes: [{ notifier, ok: true, detail }] };
+}
+
+export function notifyFailed(error: NotifyError): NotifyResult {
+  return { ok: false, outcomes: [{ notifier: error.notifier, ok: false, error }] };
+}
+
+/** One reason covering both updates, for notifications that were coalesced into one. */
+export function mergeReasons(first: NotifyReason, second: NotifyReason): NotifyReason {
+  return { changedPaths: [...new Set([...first.changedPaths, ...second.changedPaths])] };
+}

@@ -1,0 +1,121 @@
+import { readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { describeError } from "../../errors.js";
+import { systemErrorCode } from "../child/child-exit.js";
+import { NotifyError, notifyFailed, notifySucceeded } from "./notifier.js";
+import type { AppNotifier, NotifyFailure, NotifyResult } from "./notifier.js";
+
+export interface PidFileNotifierOptions {
+  /** spiffe-helper's `pid_file_name`. */
+  readonly pidFilePath: string;
+  /** spiffe-helper's `renew_signal`. */
+  readonly signal: NodeJS.Signals;
+  /**
+   * Tries before giving up when the file or the process is missing: the app may be
+   * restarting and about to write a new PID.
+   * @default 5
+   */
+  readonly attempts?: number;
+  /** @default 200 */
+  readonly retryDelayMs?: number;
+  /**
+   * Waits between tries; tests replace it.
+   * @default node:timers/promises setTimeout
+   */
+  readonly sleep?: (ms: number) => Promise<unknown>;
+}
+
+export type PidFileContents =
+  | { readonly ok: true; readonly pid: number }
+  | { readonly ok: false; readonly problem: "empty" | "invalid" };
+
+/** Largest pid_t; Linux PIDs stay far below it. */
+const MAX_PID = 2 ** 31 - 1;
+
+/**
+ * Reads a PID file strictly: one positive decimal number, optionally surrounded by whitespace
+ * (daemons end the line with a newline). Anything else is refused rather than guessed at, so a
+ * wrong path never signals some unrelated process.
+ */
+export function parsePidFileContents(text: string): PidFileContents {
+  const trimmed = text.trim();
+  if (trimmed === "") return { ok: false, problem: "empty" };
+  if (!/^[1-9][0-9]{0,9}$/.test(trimmed)) return { ok: false, problem: "invalid" };
+  const pid = Number(trimmed);
+  return pid <= MAX_PID ? { ok: true, pid } : { ok: false, problem: "invalid" };
+}
+
+/** Missing files and processes are what a restarting app looks like for a moment. */
+const RETRYABLE: ReadonlySet<NotifyFailure> = new Set(["pid-file-missing", "pid-file-empty", "process-missing"]);
+
+/**
+ * Sends `renew_signal` to the process named by `pid_file_name`. The file is read again on every
+ * update, because the app writes a new PID each time it restarts.
+ */
+export class PidFileNotifier implements AppNotifier {
+  readonly kind = "pid-file";
+  readonly #path: string;
+  readonly #signal: NodeJS.Signals;
+  readonly #attempts: number;
+  readonly #retryDelayMs: number;
+  readonly #sleep: (ms: number) => Promise<unknown>;
+
+  constructor(options: PidFileNotifierOptions) {
+    this.#path = options.pidFilePath;
+    this.#signal = options.signal;
+    this.#attempts = Math.max(1, options.attempts ?? 5);
+    this.#retryDelayMs = options.retryDelayMs ?? 200;
+    this.#sleep = options.sleep ?? sleep;
+  }
+
+  async notify(): Promise<NotifyResult> {
+    for (let attempt = 1; ; attempt += 1) {
+      const result = await this.#signalOnce();
+      if (result.ok) return notifySucceeded(this.kind, result.detail);
+      if (!RETRYABLE.has(result.error.failure) || attempt >= this.#attempts) {
+        const tries = attempt === 1 ? "" : ` (tried ${attempt} times)`;
+        const error = new NotifyError(this.kind, result.error.failure, `${result.error.message}${tries}`, {
+          cause: result.error.cause,
+        });
+        return notifyFailed(error);
+      }
+      await this.#sleep(this.#retryDelayMs);
+    }
+  }
+
+  async #signalOnce(): Promise<{ ok: true; detail: string } | { ok: false; error: NotifyError }> {
+    let text: string;
+    try {
+      text = await readFile(this.#path, "utf8");
+    } catch (error: unknown) {
+      if (systemErrorCode(error) === "ENOENT") return this.#failure("pid-file-missing", "does not exist", error);
+      return this.#failure("pid-file-unreadable", `cannot be read: ${describeError(error)}`, error);
+    }
+    const contents = parsePidFileContents(text);
+    if (!contents.ok) {
+      // The contents are never quoted: a mistyped path could point at a key file.
+      return contents.problem === "empty"
+        ? this.#failure("pid-file-empty", "is empty")
+        : this.#failure("pid-file-invalid", "must hold one positive decimal PID and nothing else");
+    }
+    try {
+      process.kill(contents.pid, this.#signal);
+      return { ok: true, detail: `sent ${this.#signal} to PID ${contents.pid} from ${this.#path}` };
+    } catch (error: unknown) {
+      const pid = `names PID ${contents.pid}`;
+      switch (systemErrorCode(error)) {
+        case "ESRCH":
+          return this.#failure("process-missing", `${pid}, which is not running`, error);
+        case "EPERM":
+          return this.#failure("permission-denied", `${pid}, which this user may not signal`, error);
+        default:
+          return this.#failure("signal-failed", `${pid}; sending failed: ${describeError(error)}`, error);
+      }
+    }
+  }
+
+  #failure(failure: NotifyFailure, problem: string, cause?: unknown): { ok: false; error: NotifyError } {
+    const message = `cannot send ${this.#signal} to the app: pid file ${this.#path} ${problem}; check pid_file_name`;
+    return { ok: false, error: new NotifyError(this.kind, failure, message, cause === undefined ? {} : { cause }) };
+  }
+}
