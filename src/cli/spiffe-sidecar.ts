@@ -3,22 +3,32 @@ import { readFileSync } from "node:fs";
 import { describeError } from "../errors.js";
 import { ExitCode } from "./exit-codes.js";
 import { runInspect } from "./inspect.js";
+import { runConfigCommand } from "./run-command.js";
 import { UsageError } from "./usage-error.js";
 
 const HELP = `spiffe-sidecar: SPIFFE workload identity for unmodified applications
 
 Usage:
+  spiffe-sidecar run -c config.yaml [--daemon-mode=false]
+  spiffe-sidecar once -c config.yaml
+  spiffe-sidecar validate -c config.yaml
   spiffe-sidecar inspect --cert FILE [--key FILE] [--bundle FILE] [--at ISO-TIME] [--json]
   spiffe-sidecar inspect --jwt FILE --jwt-bundle FILE --audience AUD [--at ISO-TIME] [--json]
   spiffe-sidecar --help | --version
 
 Commands:
+  run       keep the identity files fresh and tell the application (daemon_mode: false = once)
+  once      write every output once, then exit 0 (init containers, CI)
+  validate  print the effective configuration with every default, or the error
   inspect   check SVID files on disk against the SPIFFE rules and print what they hold
 
 Exit codes:
-  0  valid / success
-  1  the identity is invalid (the message names the rule that failed)
+  0  success; inspect: valid
+  1  runtime failure (agent refused us, one-shot timeout, cmd cannot start);
+     inspect: the identity is invalid (the message names the rule that failed)
   2  usage, configuration or I/O error
+  N  run with cmd: the child's own exit status (128+n when a signal ended it)
+  (spiffe-helper's "-config FILE" and "-daemon-mode=false" are accepted too)
 `;
 
 function readVersion(): string {
@@ -44,7 +54,16 @@ async function main(argv: readonly string[]): Promise<number> {
       return ExitCode.ok;
     case "inspect":
       return runInspect(rest);
+    case "run":
+    case "once":
+    case "validate":
+      return runConfigCommand(command, rest);
+    case "-config":
+    case "--config":
+    case "-c":
+      return runConfigCommand("run", argv);
     default:
+      if (/^--?config=/.test(command)) return runConfigCommand("run", argv);
       throw new UsageError(`unknown command "${command}"; run "spiffe-sidecar --help" for the list`);
   }
 }

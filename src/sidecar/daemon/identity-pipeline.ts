@@ -1,0 +1,314 @@
+import { resolve, sep } from "node:path";
+import { describeError } from "../../errors.js";
+import type { JwtBundleSet } from "../../spiffe/jwt-bundle.js";
+import type { JwtSvid } from "../../spiffe/jwt-svid.js";
+import { Backoff, type BackoffOptions } from "../../workloadapi/backoff.js";
+import { WorkloadApiClient } from "../../workloadapi/client.js";
+import type { X509Context } from "../../workloadapi/decode.js";
+import { WorkloadApiResponseError, type WorkloadApiError } from "../../workloadapi/errors.js";
+import type { Watch, WatchState } from "../../workloadapi/watch-stream.js";
+import type { JwtSvidOutput, SidecarConfig } from "../config/index.js";
+import { HealthState } from "../health/health-state.js";
+import type { Logger } from "../logger.js";
+import type { IdentityState, X509IdentityState } from "../output/identity-state.js";
+import type { OutputOptions } from "../output/output-options.js";
+import { renderOutputFiles } from "../output/render-outputs.js";
+import { AtomicFileWriter } from "../writer/atomic-file-writer.js";
+import { DirectoryLayoutWriter } from "../writer/directory-layout-writer.js";
+import type { FileWriter } from "../writer/file-writer.js";
+import { JwtSvidRefresher } from "./jwt-svid-refresher.js";
+import { healthOutputsFromConfig, outputOptionsFromConfig, wantsJwtBundles, wantsX509 } from "./output-plan.js";
+import { rejectReasonOf } from "./reject-reason.js";
+
+export interface SidecarOptions {
+  readonly config: SidecarConfig;
+  readonly logger: Logger;
+  /** Reconnect and refresh backoff; tests shorten it. @default 1 s initial, 30 s cap */
+  readonly backoff?: BackoffOptions;
+  readonly now?: () => Date;
+}
+
+/** What a complete write changed, for the application notifier. */
+export interface CompletedUpdate {
+  readonly changedPaths: readonly string[];
+  /** True for the write that first made every configured output present. */
+  readonly first: boolean;
+}
+
+/**
+ * The identity pipeline: Workload API streams and JWT refreshes in, validated state, rendered
+ * files written atomically out. It knows nothing of child processes; `onUpdate` tells the
+ * caller once per write that changed something after every configured output exists.
+ */
+export class IdentityPipeline {
+  readonly health: HealthState;
+  readonly #config: SidecarConfig;
+  readonly #logger: Logger;
+  readonly #now: () => Date;
+  readonly #client: WorkloadApiClient;
+  readonly #writer: FileWriter;
+  readonly #outputOptions: OutputOptions;
+  readonly #watches: Watch[] = [];
+  readonly #refreshers: JwtSvidRefresher[] = [];
+  readonly #jwtSvids = new Map<string, JwtSvid>();
+  #x509: X509IdentityState | undefined;
+  #jwtBundles: JwtBundleSet | undefined;
+  #jwtBundlesArrived: () => void = () => {};
+  readonly #jwtBundlesReady: Promise<void>;
+  #writtenPaths = new Set<string>();
+  #writeChain: Promise<void> = Promise.resolve();
+  #complete = false;
+  #stopped = false;
+  #updateListener: (update: CompletedUpdate) => Promise<void> = async () => {};
+  #fatalListener: (error: WorkloadApiError) => void = () => {};
+  #lastProblem: string | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  readonly #writeRetryBackoff: Backoff;
+
+  constructor(options: SidecarOptions) {
+    this.#config = options.config;
+    this.#logger = options.logger;
+    this.#now = options.now ?? (() => new Date());
+    this.#client = new WorkloadApiClient({
+      address: options.config.agentAddress,
+      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+    });
+    this.#outputOptions = outputOptionsFromConfig(options.config);
+    this.#writer =
+      options.config.writeLayout === "directory"
+        ? new DirectoryLayoutWriter(options.config.certDir)
+        : new AtomicFileWriter();
+    this.health = new HealthState(healthOutputsFromConfig(options.config));
+    this.#jwtBundlesReady = new Promise((resolveReady) => (this.#jwtBundlesArrived = resolveReady));
+    this.#backoff = options.backoff;
+    this.#writeRetryBackoff = new Backoff(options.backoff);
+  }
+
+  readonly #backoff: BackoffOptions | undefined;
+
+  /** Called once per write that changed files, in order, never concurrently. */
+  onUpdate(listener: (update: CompletedUpdate) => Promise<void>): void {
+    this.#updateListener = listener;
+  }
+
+  /** Called when a stream stops for good (InvalidArgument, Unimplemented): a configuration error. */
+  onFatal(listener: (error: WorkloadApiError) => void): void {
+    this.#fatalListener = listener;
+  }
+
+  get complete(): boolean {
+    return this.#complete;
+  }
+
+  /** The latest reason the pipeline could not make progress, for one-shot's timeout message. */
+  get lastProblem(): string | undefined {
+    return this.#lastProblem;
+  }
+
+  async start(): Promise<void> {
+    const removed = await this.#writer.cleanupStale(this.#config.certDir);
+    if (removed.length > 0) this.#logger.info({ removed }, "removed files left by an interrupted write");
+    if (wantsX509(this.#config)) {
+      this.#watches.push(
+        this.#client.watchX509Context({
+          onUpdate: (context) => this.#onX509Context(context),
+          onInvalid: (error) => this.#reject("X.509 update", error),
+          onError: (error) => this.#onStreamError("FetchX509SVID", error),
+          onStateChange: (state) => this.#onStreamState(state),
+        }),
+      );
+    }
+    if (wantsJwtBundles(this.#config)) {
+      this.#watches.push(
+        this.#client.watchJwtBundles({
+          onUpdate: (bundles) => this.#onJwtBundles(bundles),
+          onInvalid: (error) => this.#reject("JWT bundle update", error),
+          onError: (error) => this.#onStreamError("FetchJWTBundles", error),
+          onStateChange: (state) => this.#onStreamState(state),
+        }),
+      );
+    }
+    for (const output of this.#config.jwtSvids) this.#startRefresher(output);
+  }
+
+  /** Stops streams and refreshes and waits for a write in progress; files stay as they are. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    for (const watch of this.#watches) watch.close();
+    for (const refresher of this.#refreshers) refresher.stop();
+    this.#client.close();
+    await this.#writeChain;
+  }
+
+  #startRefresher(output: JwtSvidOutput): void {
+    const refresher = new JwtSvidRefresher({
+      output,
+      hint: this.#config.hint,
+      fetchJwtSvids: (audience, signal) => this.#client.fetchJwtSvids({ audience, signal }),
+      jwtBundles: async () => {
+        await this.#jwtBundlesReady;
+        return this.#currentJwtBundles();
+      },
+      onJwtSvid: (entry, svid) => {
+        this.#jwtSvids.set(entry.fileName, svid);
+        return this.#apply(`JWT-SVID for ${entry.audience}`);
+      },
+      onFailure: (entry, error, retryInMs) => {
+        if (error instanceof WorkloadApiResponseError || isValidationError(error)) {
+          this.#reject(`JWT-SVID for ${entry.audience}`, error);
+        }
+        this.#noteProblem(`JWT-SVID for audience "${entry.audience}": ${describeError(error)}`);
+        this.#logger.warn({ audience: entry.audience, retryInMs, err: describeError(error) }, "JWT-SVID refresh failed");
+      },
+      ...(this.#backoff === undefined ? {} : { backoff: this.#backoff }),
+      now: this.#now,
+    });
+    this.#refreshers.push(refresher);
+    refresher.start();
+  }
+
+  #currentJwtBundles(): JwtBundleSet {
+    if (this.#jwtBundles === undefined) throw new RangeError("JWT bundles are read before they arrived");
+    return this.#jwtBundles;
+  }
+
+  #onX509Context(context: X509Context): void {
+    const hint = this.#config.hint;
+    const svid = hint === undefined ? context.svids[0] : context.svids.find((candidate) => candidate.hint === hint);
+    if (svid === undefined) {
+      const hints = context.svids.map((candidate) => JSON.stringify(candidate.hint)).join(", ");
+      this.#reject("X.509 update", new WorkloadApiResponseError("hint-not-found", `no SVID has hint "${hint}" (hints: ${hints})`));
+      return;
+    }
+    this.#x509 = { svid, bundles: context.bundles };
+    this.#applyWithRetry(`X.509-SVID ${svid.certificates[0]?.serialHex ?? ""}`);
+  }
+
+  #onJwtBundles(bundles: JwtBundleSet): void {
+    this.#jwtBundles = bundles;
+    this.#jwtBundlesArrived();
+    if (this.#config.jwtBundleFileName !== undefined) this.#applyWithRetry("JWT bundles");
+  }
+
+  /**
+   * Stream updates have no caller to retry for them, so a failed write (a full disk, a
+   * directory made read-only) is tried again with backoff until it succeeds or a newer update
+   * supersedes it; the previous files stay in place meanwhile.
+   */
+  #applyWithRetry(cause: string): void {
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#apply(cause).then(
+      () => this.#writeRetryBackoff.reset(),
+      () => {
+        if (this.#stopped) return;
+        this.#retryTimer = setTimeout(() => this.#applyWithRetry(`retry of ${cause}`), this.#writeRetryBackoff.next());
+      },
+    );
+  }
+
+  #onStreamError(method: string, error: WorkloadApiError): void {
+    this.#noteProblem(`${method}: ${error.message}`);
+    if (!error.retryable) {
+      this.#logger.error({ method, status: error.statusName }, error.message);
+      this.#fatalListener(error);
+      return;
+    }
+    this.#logger.warn({ method, status: error.statusName }, error.message);
+  }
+
+  #onStreamState(state: WatchState): void {
+    this.health.setAgentConnected(this.#watches.some((watch) => watch.state === "open") || state === "open");
+  }
+
+  #reject(what: string, error: unknown): void {
+    const reason = rejectReasonOf(error);
+    this.health.recordRejectedUpdate(reason);
+    this.#noteProblem(`${what} rejected: ${describeError(error)}`);
+    this.#logger.warn({ reason, err: describeError(error) }, `${what} rejected; the files on disk are kept`);
+  }
+
+  #noteProblem(problem: string): void {
+    this.#lastProblem = problem;
+  }
+
+  /** Renders and writes the whole state; writes run one at a time, in arrival order. */
+  #apply(cause: string): Promise<void> {
+    const next = this.#writeChain.then(() => this.#writeState(cause));
+    this.#writeChain = next.catch(() => {});
+    return next;
+  }
+
+  async #writeState(cause: string): Promise<void> {
+    if (this.#stopped) return;
+    const now = this.#now();
+    const state: IdentityState = { x509: this.#x509, jwtBundles: this.#jwtBundles, jwtSvids: this.#jwtSvids };
+    const files = renderOutputFiles(state, this.#outputOptions, now);
+    const paths = files.map((file) => file.path);
+    let changed: string[];
+    try {
+      changed = (await this.#writer.writeFiles(files)).changed;
+      await this.#removeVanished(paths);
+    } catch (error: unknown) {
+      this.#recordWriteFailure(paths);
+      this.#noteProblem(`writing files failed: ${describeError(error)}`);
+      this.#logger.error({ cause, err: describeError(error) }, "writing identity files failed; the previous files are kept");
+      throw error;
+    }
+    this.#recordWritten(paths, now);
+    if (changed.length > 0) this.#logger.info({ cause, changed }, "identity files updated");
+    // Completion is judged even when nothing changed: a one-shot run over files that are
+    // already current must still finish.
+    const first = !this.#complete && this.#allOutputsWritten();
+    if (first) this.#complete = true;
+    if (first || (this.#complete && changed.length > 0)) await this.#updateListener({ changedPaths: changed, first });
+  }
+
+  /** Only per-trust-domain bundle files come and go with the agent's state (Workload API §4.4). */
+  async #removeVanished(paths: readonly string[]): Promise<void> {
+    const federatedDir = this.#config.federatedBundleDir;
+    const current = new Set(paths);
+    const vanished =
+      federatedDir === undefined
+        ? []
+        : [...this.#writtenPaths].filter((path) => !current.has(path) && path.startsWith(resolve(federatedDir) + sep));
+    this.#writtenPaths = current;
+    if (vanished.length === 0) return;
+    const removed = await this.#writer.removeFiles(vanished);
+    this.#logger.info({ removed }, "removed bundle files of trust domains the agent no longer sends");
+  }
+
+  #recordWritten(paths: readonly string[], now: Date): void {
+    const leaf = this.#x509?.svid.certificates[0];
+    if (leaf !== undefined) this.health.recordX509Written({ serialHex: leaf.serialHex, notAfter: leaf.notAfter }, now);
+    const jwtBundlePath = this.#jwtBundlePath();
+    if (jwtBundlePath !== undefined && paths.includes(jwtBundlePath)) this.health.recordJwtBundleWritten(now);
+    for (const [fileName, svid] of this.#jwtSvids) {
+      this.health.recordJwtSvidWritten(resolve(this.#config.certDir, fileName), svid.expiry, now);
+    }
+  }
+
+  #recordWriteFailure(paths: readonly string[]): void {
+    if (this.#x509 !== undefined) this.health.recordX509WriteFailed();
+    const jwtPaths = [this.#jwtBundlePath(), ...[...this.#jwtSvids.keys()].map((name) => resolve(this.#config.certDir, name))];
+    for (const path of jwtPaths) if (path !== undefined && paths.includes(path)) this.health.recordJwtWriteFailed(path);
+  }
+
+  #jwtBundlePath(): string | undefined {
+    const name = this.#config.jwtBundleFileName;
+    return name === undefined ? undefined : resolve(this.#config.certDir, name);
+  }
+
+  #allOutputsWritten(): boolean {
+    const statuses = this.health.fileWriteStatuses();
+    return (
+      (statuses.x509_write_status === undefined || statuses.x509_write_status === "written") &&
+      Object.values(statuses.jwt_write_status).every((status) => status === "written")
+    );
+  }
+}
+
+function isValidationError(error: unknown): boolean {
+  return error instanceof Error && "code" in error && (error.code === "ERR_JWT_SVID" || error.code === "ERR_JWT_BUNDLE");
+}

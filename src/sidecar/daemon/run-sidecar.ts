@@ -1,0 +1,180 @@
+import { constants as osConstants } from "node:os";
+import { describeError } from "../../errors.js";
+import type { BackoffOptions } from "../../workloadapi/backoff.js";
+import { ChildSupervisor } from "../child/child-supervisor.js";
+import { forwardSignals, type SignalForwarding, type SignalSource } from "../child/signal-forwarding.js";
+import type { SidecarConfig } from "../config/index.js";
+import { startHealthServer, type HealthServer } from "../health/health-server.js";
+import type { Logger } from "../logger.js";
+import { buildNotifiers, type SidecarNotifiers } from "./build-notifiers.js";
+import { IdentityPipeline } from "./identity-pipeline.js";
+
+/** Exit codes of `run` and `once` (README "Exit codes"); a supervised child's own code passes through. */
+export const SidecarExit = {
+  ok: 0,
+  /** The agent refused the configuration for good, a one-shot timed out, or the child could not start. */
+  failure: 1,
+} as const;
+
+export interface RunSidecarOptions {
+  readonly config: SidecarConfig;
+  readonly logger: Logger;
+  readonly backoff?: BackoffOptions;
+  /** Where SIGTERM and friends come from; tests pass an EventEmitter. @default process */
+  readonly signals?: SignalSource;
+}
+
+function signalExitCode(signal: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[signal] ?? 0);
+}
+
+/**
+ * Runs the sidecar until it is done: one-shot until every output is written (or the timeout),
+ * the daemon until a terminating signal, or until its child exits for good. Resolves with the
+ * process exit code; never rejects.
+ */
+export async function runSidecar(options: RunSidecarOptions): Promise<number> {
+  const run = new SidecarRun(options);
+  return run.exitCode;
+}
+
+class SidecarRun {
+  readonly exitCode: Promise<number>;
+  readonly #config: SidecarConfig;
+  readonly #logger: Logger;
+  readonly #signals: SignalSource;
+  readonly #pipeline: IdentityPipeline;
+  readonly #supervisor: ChildSupervisor | undefined;
+  readonly #notifiers: SidecarNotifiers;
+  #healthServer: HealthServer | undefined;
+  #forwarding: SignalForwarding | undefined;
+  #childStarted = false;
+  #finishing = false;
+  #oneShotTimer: NodeJS.Timeout | undefined;
+  #resolveExit: (code: number) => void = () => {};
+
+  constructor(options: RunSidecarOptions) {
+    this.#config = options.config;
+    this.#logger = options.logger;
+    this.#signals = options.signals ?? process;
+    this.#pipeline = new IdentityPipeline({
+      config: options.config,
+      logger: options.logger,
+      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+    });
+    const { cmd, daemonMode } = options.config;
+    this.#supervisor =
+      cmd !== undefined && daemonMode
+        ? new ChildSupervisor({
+            cmd,
+            args: options.config.cmdArgs,
+            configSource: options.config.sourceFile,
+            restartPolicy: options.config.restartPolicy,
+            restartBackoff: { maxMs: options.config.restartBackoffMaxMs },
+            logger: options.logger,
+          })
+        : undefined;
+    this.#notifiers = buildNotifiers(options.config, this.#supervisor, options.logger, this.#pipeline.health);
+    const exit = new Promise<number>((resolveExit) => (this.#resolveExit = resolveExit));
+    this.exitCode = this.#start().then(
+      () => exit,
+      (error: unknown) => this.#finish(SidecarExit.failure, `cannot start: ${describeError(error)}`).then(() => exit),
+    );
+    this.exitCode = this.exitCode.then(async (code) => {
+      await this.#shutdown();
+      return code;
+    });
+  }
+
+  async #start(): Promise<void> {
+    this.#signals.on("SIGTERM", this.#onOwnSignal);
+    this.#signals.on("SIGINT", this.#onOwnSignal);
+    this.#pipeline.onFatal((error) => void this.#finish(SidecarExit.failure, error.message));
+    this.#pipeline.onUpdate((update) => this.#onUpdate(update.first, update.changedPaths));
+    if (!this.#config.daemonMode) {
+      const timeoutMs = this.#config.oneShotTimeoutMs;
+      this.#oneShotTimer = setTimeout(() => void this.#finish(SidecarExit.failure, this.#oneShotTimeoutMessage(timeoutMs)), timeoutMs);
+    } else if (this.#config.healthChecks.listenerEnabled) {
+      const health = this.#config.healthChecks;
+      this.#healthServer = await startHealthServer({
+        state: this.#pipeline.health,
+        bindAddress: health.bindAddress,
+        port: health.bindPort,
+        livenessPath: health.livenessPath,
+        readinessPath: health.readinessPath,
+        metricsPath: health.metricsPath,
+      });
+      this.#logger.info({ url: this.#healthServer.url }, "health listener started");
+    }
+    await this.#pipeline.start();
+    this.#logger.info(
+      { agentAddress: this.#config.agentAddress, mode: this.#config.daemonMode ? "daemon" : "one-shot" },
+      "spiffe-sidecar started",
+    );
+  }
+
+  #oneShotTimeoutMessage(timeoutMs: number): string {
+    const problem = this.#pipeline.lastProblem ?? "the agent sent nothing";
+    return `one-shot timed out after ${timeoutMs / 1000}s before every output was written; last problem: ${problem} (raise one_shot_timeout in ${this.#config.sourceFile} if the agent is slow)`;
+  }
+
+  readonly #onOwnSignal = (signal: NodeJS.Signals): void => {
+    const code = this.#config.daemonMode ? SidecarExit.ok : signalExitCode(signal);
+    void this.#finish(code, `received ${signal}`, "info");
+  };
+
+  async #onUpdate(first: boolean, changedPaths: readonly string[]): Promise<void> {
+    if (this.#finishing) return;
+    if (!this.#config.daemonMode) {
+      await this.#finish(SidecarExit.ok, "every output is written", "info");
+      return;
+    }
+    if (first && this.#supervisor !== undefined) {
+      await this.#startChild(this.#supervisor);
+      await this.#notifiers.external.notify({ changedPaths: [...changedPaths] });
+      return;
+    }
+    await this.#notifiers.all.notify({ changedPaths: [...changedPaths] });
+  }
+
+  /** The child starts after the first complete write, so it never reads missing files. */
+  async #startChild(supervisor: ChildSupervisor): Promise<void> {
+    this.#signals.off("SIGTERM", this.#onOwnSignal);
+    this.#signals.off("SIGINT", this.#onOwnSignal);
+    this.#forwarding = forwardSignals(supervisor, {
+      gracePeriodMs: this.#config.restartGracePeriodMs,
+      source: this.#signals,
+      onTerminate: (signal) => this.#logger.info({ signal }, "stopping the child"),
+    });
+    try {
+      await supervisor.start();
+    } catch (error: unknown) {
+      await this.#finish(SidecarExit.failure, describeError(error));
+      return;
+    }
+    this.#childStarted = true;
+    supervisor.whenExited().then(
+      (code) => void this.#finish(code, `the child exited with status ${code}`, "info"),
+      (error: unknown) => void this.#finish(SidecarExit.failure, describeError(error)),
+    );
+  }
+
+  async #finish(code: number, reason: string, level: "info" | "error" = "error"): Promise<void> {
+    if (this.#finishing) return;
+    this.#finishing = true;
+    this.#logger[level]({ exitCode: code }, `spiffe-sidecar exiting: ${reason}`);
+    this.#resolveExit(code);
+  }
+
+  async #shutdown(): Promise<void> {
+    if (this.#oneShotTimer !== undefined) clearTimeout(this.#oneShotTimer);
+    this.#signals.off("SIGTERM", this.#onOwnSignal);
+    this.#signals.off("SIGINT", this.#onOwnSignal);
+    this.#forwarding?.dispose();
+    if (this.#childStarted && this.#supervisor !== undefined) {
+      await this.#supervisor.stop({ gracePeriodMs: this.#config.restartGracePeriodMs });
+    }
+    await this.#pipeline.stop();
+    await this.#healthServer?.close();
+  }
+}
