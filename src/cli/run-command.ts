@@ -55,7 +55,7 @@ export async function runConfigCommand(command: ConfigCommand, argv: readonly st
     for (const warning of config.warnings) process.stderr.write(`warning: ${warning}\n`);
     return ExitCode.ok;
   }
-  const logger = createLogger(config.logLevel);
+  const logger = await createLogger(config.logLevel);
   for (const warning of config.warnings) logger.warn(warning);
   return runSidecar({ config, logger });
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { describeError } from "../errors.js";
 import { ExitCode } from "./exit-codes.js";
+import { runDemo } from "./demo.js";
 import { runInspect } from "./inspect.js";
 import { runConfigCommand } from "./run-command.js";
 import { UsageError } from "./usage-error.js";
@@ -20,6 +21,7 @@ Commands:
   run       keep the identity files fresh and tell the application (daemon_mode: false = once)
   once      write every output once, then exit 0 (init containers, CI)
   validate  print the effective configuration with every default, or the error
+  demo      run the sidecar against an embedded fake agent, writing into ./demo/
   inspect   check SVID files on disk against the SPIFFE rules and print what they hold
 
 Exit codes:
@@ -54,6 +56,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return ExitCode.ok;
     case "inspect":
       return runInspect(rest);
+    case "demo":
+      return runDemo(rest);
     case "run":
     case "once":
     case "validate":
