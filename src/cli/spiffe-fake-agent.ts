@@ -3,10 +3,11 @@ import { parseArgs } from "node:util";
 import { pino } from "pino";
 import type { Logger } from "pino";
 import { describeError } from "../errors.js";
-import { closestMatch } from "../fakeagent/closest-match.js";
+import { closestMatch } from "../text/closest-match.js";
 import type { ConfigLayer } from "../fakeagent/config-file.js";
 import { startConfiguredAgent } from "../fakeagent/configured-agent.js";
-import { DURATION_FORMAT_HINT, parseDuration } from "../fakeagent/duration.js";
+import { DURATION_FORMAT_HINT, parseDuration } from "../text/duration.js";
+import type { KeyType } from "../fakeagent/options.js";
 import type { FakeAgent } from "../fakeagent/server.js";
 import { ExitCode } from "./exit-codes.js";
 import { UsageError } from "./usage-error.js";
@@ -24,7 +25,9 @@ Options (flags win over the config file):
   --x509-ttl DURATION       X.509-SVID lifetime, whole seconds (default 60s); rotated at half-life
   --jwt-ttl DURATION        JWT-SVID lifetime, whole seconds (default 5m)
   --rotation-jitter DUR     random extra delay added to each rotation (default 0s)
-  --rotation-overlap DUR    time between the steps of a CA or JWT key rotation (default half the X.509 TTL)
+  --rotation-overlap DUR    how long a new CA or JWT key is published before it issues
+                            (default half the X.509 TTL); the old one goes after the longer
+                            of this and the TTL
   --federate NAME           a federated trust domain (repeatable)
   --intermediate            issue from an intermediate CA (chains are leaf + intermediate)
   --key-type TYPE           ec-p256 (default) or rsa-2048
@@ -82,11 +85,14 @@ function wholeSeconds(flag: string, text: string): number {
   return ms / 1000;
 }
 
+type LayerValues = { -readonly [K in keyof ConfigLayer["values"]]: ConfigLayer["values"][K] };
+type LayerLabels = { -readonly [K in keyof ConfigLayer["labels"]]: ConfigLayer["labels"][K] };
+
 /** The flags as a config layer that wins over the file; each value is labelled with its flag. */
 function flagLayer(flags: Flags): ConfigLayer {
-  const values: Record<string, unknown> = {};
-  const labels: Record<string, string> = {};
-  const set = (option: string, flag: string, value: unknown): void => {
+  const values: LayerValues = {};
+  const labels: LayerLabels = {};
+  const set = <K extends keyof LayerValues>(option: K, flag: string, value: LayerValues[K]): void => {
     values[option] = value;
     labels[option] = `--${flag}`;
   };
@@ -99,9 +105,10 @@ function flagLayer(flags: Flags): ConfigLayer {
   if (flags["rotation-overlap"] !== undefined) set("rotationOverlapMs", "rotation-overlap", durationMs("rotation-overlap", flags["rotation-overlap"]));
   if (flags.federate !== undefined) set("federatesWith", "federate", flags.federate);
   if (flags.intermediate !== undefined) set("intermediate", "intermediate", flags.intermediate);
-  if (flags["key-type"] !== undefined) set("keyType", "key-type", flags["key-type"]);
+  // Checked with the other options, so the message lists the supported types.
+  if (flags["key-type"] !== undefined) set("keyType", "key-type", flags["key-type"] as KeyType);
   if (flags["write-bundle"] !== undefined) set("writeBundlePath", "write-bundle", flags["write-bundle"]);
-  return { values, labels } as ConfigLayer;
+  return { values, labels };
 }
 
 function createLogger(level: string): Logger {

@@ -50,30 +50,3 @@ export function quote(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : String(value);
 }
 
-/** Edit distance with unit costs (Levenshtein); keys are short, so the O(n·m) table is fine. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
-}
-
-/**
- * The valid key closest to a misspelt one, or undefined when nothing is close enough to be a
- * plausible typo (up to 40% of the candidate's length, at least 2 edits).
- */
-export function nearestKey(unknownKey: string, candidates: Iterable<string>): string | undefined {
-  let best: { key: string; distance: number } | undefined;
-  for (const candidate of candidates) {
-    const distance = editDistance(unknownKey.toLowerCase(), candidate);
-    const limit = Math.max(2, Math.floor(candidate.length * 0.4));
-    if (distance <= limit && (best === undefined || distance < best.distance)) best = { key: candidate, distance };
-  }
-  return best?.key;
-}

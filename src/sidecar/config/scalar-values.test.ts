@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { formatDuration } from "../../text/duration.js";
 import {
-  formatDuration,
   formatMode,
   parseDurationText,
   parseModeText,

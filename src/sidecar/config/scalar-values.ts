@@ -1,3 +1,4 @@
+import { DURATION_FORMAT_HINT, parseDuration } from "../../text/duration.js";
 import { constants } from "node:os";
 
 /** A value read from text, or what is wrong with it and what to write instead. */
@@ -43,39 +44,18 @@ export function quotedModeSuggestion(source: string, value: number, fallback: nu
   return `"${formatMode(fallback)}"`;
 }
 
-const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 // Node timers overflow past 2^31-1 ms (about 24.8 days) and fire at once.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A Go-style duration such as `500ms`, `10s`, `2m` or `1m30s`, in milliseconds, above zero. */
 export function parseDurationText(text: string): ValueResult<number> {
-  const fix = 'write a number with a unit (ms, s, m or h), e.g. "10s" or "1m30s"';
-  const trimmed = text.trim();
-  if (!/^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/.test(trimmed)) {
-    return bad(`${JSON.stringify(text)} is not a duration`, fix);
-  }
-  let total = 0;
-  for (const [, amount, unit] of trimmed.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
-    total += Number(amount) * (DURATION_UNITS_MS[unit ?? ""] ?? 0);
-  }
-  const milliseconds = Math.round(total);
-  if (milliseconds <= 0) return bad(`${JSON.stringify(text)} is not longer than zero`, fix);
+  const milliseconds = parseDuration(text);
+  if (milliseconds === undefined) return bad(`${JSON.stringify(text)} is not a duration`, DURATION_FORMAT_HINT);
+  if (milliseconds <= 0) return bad(`${JSON.stringify(text)} is not longer than zero`, DURATION_FORMAT_HINT);
   if (milliseconds > MAX_TIMER_MS) {
     return bad(`${JSON.stringify(text)} is longer than Node timers allow (24 days)`, "use a shorter duration");
   }
   return ok(milliseconds);
-}
-
-/** Milliseconds as the shortest Go-style duration: 90000 → `"1m30s"`, 500 → `"500ms"`. */
-export function formatDuration(milliseconds: number): string {
-  let rest = milliseconds;
-  let text = "";
-  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000], ["ms", 1]] as const) {
-    const count = Math.floor(rest / size);
-    if (count > 0) text += `${count}${unit}`;
-    rest -= count * size;
-  }
-  return text === "" ? "0s" : text;
 }
 
 function isSignalName(name: string): name is NodeJS.Signals {

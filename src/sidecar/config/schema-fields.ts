@@ -1,8 +1,8 @@
 import { isMap, isScalar, isSeq, type Node, type Scalar } from "yaml";
 import { quote } from "./config-error.js";
 import type { ReadContext } from "./read-context.js";
+import { formatDuration } from "../../text/duration.js";
 import {
-  formatDuration,
   formatMode,
   parseDurationText,
   parseModeText,

@@ -1,5 +1,6 @@
 import { isMap, isScalar, isSeq, type Node, type Pair } from "yaml";
-import { nearestKey, quote } from "./config-error.js";
+import { closestMatch } from "../../text/closest-match.js";
+import { quote } from "./config-error.js";
 import type { ReadContext } from "./read-context.js";
 import { describeNode, type Field, type Schema, type SchemaValues } from "./schema-fields.js";
 
@@ -43,7 +44,7 @@ function failUnknownKey(
       placement,
     );
   }
-  const suggestion = nearestKey(name, Object.keys(schema));
+  const suggestion = closestMatch(name, Object.keys(schema));
   const where = prefix === "" ? "" : ` in ${prefix}`;
   context.fail(
     key,

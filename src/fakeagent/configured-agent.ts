@@ -1,0 +1,113 @@
+import { watch } from "chokidar";
+import type { Logger } from "pino";
+import { describeError } from "../errors.js";
+import { mergeLayers, parseConfigText, readConfigText, resolveLayer } from "./config-file.js";
+import type { ConfigLayer } from "./config-file.js";
+import { FakeAgentConfigError } from "./errors.js";
+import type { FakeAgentOptions, ResolvedOptions } from "./options.js";
+import { restartOnlyChange, startFakeAgent } from "./server.js";
+import type { FakeAgent } from "./server.js";
+
+export interface ConfiguredAgentOptions {
+  /** A YAML config file, watched for edits while the agent runs. */
+  readonly configFile?: string;
+  /** Values that win over the file, key by key (the command-line flags). */
+  readonly overrides: ConfigLayer;
+  readonly logger: Logger;
+  /** Quiet time after a file event before the file is read again. @default 100 */
+  readonly debounceMs?: number;
+}
+
+const EMPTY_LAYER: ConfigLayer = { values: {}, labels: {} };
+
+/** chokidar ignores a `change` within this long of the previous one for the same file. */
+const CHOKIDAR_CHANGE_THROTTLE_MS = 50;
+
+function toOptions(layer: ConfigLayer, resolved: ResolvedOptions, logger: Logger): FakeAgentOptions {
+  return { ...layer.values, socketPath: resolved.socketPath, trustDomain: resolved.trustDomain.name, logger };
+}
+
+/**
+ * Starts an agent from a config file and flags, and keeps it in step with the file: an edit
+ * is applied live and pushed; a broken edit is logged and the last good config stays.
+ * Every error at start names the key and where it was set, before anything is started.
+ */
+export async function startConfiguredAgent(options: ConfiguredAgentOptions): Promise<FakeAgent> {
+  const { configFile, overrides, logger } = options;
+  const load = (fileLayer: ConfigLayer): { layer: ConfigLayer; resolved: ResolvedOptions } => {
+    const layer = mergeLayers(fileLayer, overrides);
+    return { layer, resolved: resolveLayer(layer) };
+  };
+  if (configFile === undefined) {
+    const { layer, resolved } = load(EMPTY_LAYER);
+    return startFakeAgent(toOptions(layer, resolved, logger));
+  }
+  let lastText = await readConfigText(configFile);
+  const initial = load(parseConfigText(lastText, configFile));
+  const agent = await startFakeAgent(toOptions(initial.layer, initial.resolved, logger));
+
+  let current = initial.resolved;
+  const reload = async (): Promise<void> => {
+    try {
+      const text = await readConfigText(configFile);
+      if (text === lastText) return;
+      lastText = text;
+      const next = load(parseConfigText(text, configFile));
+      const changed = restartOnlyChange(current, next.resolved);
+      if (changed !== undefined) {
+        throw new FakeAgentConfigError(`${next.layer.labels[changed] ?? changed}: cannot change while the agent runs; restart the agent to apply it`);
+      }
+      await agent.reconfigure(toOptions(next.layer, next.resolved, logger));
+      current = next.resolved;
+      logger.info({ event: "config-reload", file: configFile }, "config file change applied");
+    } catch (error: unknown) {
+      logger.error(
+        { event: "config-reload", file: configFile, error: describeError(error) },
+        `config file change rejected, the last good config stays: ${describeError(error)}`,
+      );
+    }
+  };
+  const stopWatching = watchFile(configFile, reload, options.debounceMs ?? 100);
+  return {
+    ...agent,
+    async stop() {
+      await stopWatching();
+      await agent.stop();
+    },
+  };
+}
+
+/**
+ * Calls `onChange` once per burst of edits, never two at a time, and once more a little
+ * later: chokidar drops a change that follows another within 50 ms, and that second write
+ * is often the one that fixes the file. `onChange` skips unchanged text, so the extra call is free.
+ */
+function watchFile(file: string, onChange: () => Promise<void>, debounceMs: number): () => Promise<void> {
+  // Waiting for the size to settle spares the log a parse error for a half-written file.
+  const watcher = watch(file, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 } });
+  const timers = new Set<NodeJS.Timeout>();
+  let running: Promise<void> = Promise.resolve();
+  const runAfter = (ms: number): NodeJS.Timeout => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      running = running.then(onChange);
+    }, ms);
+    timers.add(timer);
+    return timer;
+  };
+  let debounce: NodeJS.Timeout | undefined;
+  const schedule = (): void => {
+    if (debounce !== undefined) {
+      clearTimeout(debounce);
+      timers.delete(debounce);
+    }
+    debounce = runAfter(debounceMs);
+    runAfter(debounceMs + CHOKIDAR_CHANGE_THROTTLE_MS * 2);
+  };
+  watcher.on("add", schedule).on("change", schedule);
+  return async () => {
+    for (const timer of timers) clearTimeout(timer);
+    await watcher.close();
+    await running;
+  };
+}
