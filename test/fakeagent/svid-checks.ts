@@ -38,7 +38,7 @@ export function checkMessagesWithModel(received: readonly ReceivedMessage<X509SV
   }
 }
 
-function pemOf(ders: readonly Uint8Array[]): string {
+export function pemOf(ders: readonly Uint8Array[]): string {
   return ders.map((der) => encodePem("CERTIFICATE", der)).join("");
 }
 
