@@ -32,10 +32,15 @@ describe("parsePidFileContents", () => {
     assert.deepEqual(parsePidFileContents("  7 \r\n"), { ok: true, pid: 7 });
   });
 
+  it("takes the PID from the first line of PostgreSQL's postmaster.pid", () => {
+    const postmasterPid = "12345\n/var/lib/postgresql/15/main\n1700000000\n5432\n/var/run/postgresql\n*\n  5432001     32768\nready   \n";
+    assert.deepEqual(parsePidFileContents(postmasterPid), { ok: true, pid: 12345 });
+  });
+
   it("refuses everything else", () => {
     assert.deepEqual(parsePidFileContents(""), { ok: false, problem: "empty" });
     assert.deepEqual(parsePidFileContents(" \n"), { ok: false, problem: "empty" });
-    for (const text of ["0", "-5", "+5", "0042", "12abc", "1.5", "1e3", "12 34", "12\n34", "2147483648", "abc"]) {
+    for (const text of ["0", "-5", "+5", "0042", "12abc", "1.5", "1e3", "12 34", "\n12", "2147483648", "abc"]) {
       assert.deepEqual(parsePidFileContents(text), { ok: false, problem: "invalid" }, JSON.stringify(text));
     }
   });

@@ -33,15 +33,16 @@ export type PidFileContents =
 const MAX_PID = 2 ** 31 - 1;
 
 /**
- * Reads a PID file strictly: one positive decimal number, optionally surrounded by whitespace
- * (daemons end the line with a newline). Anything else is refused rather than guessed at, so a
- * wrong path never signals some unrelated process.
+ * Reads a PID file strictly: the first line holds one positive decimal number, optionally
+ * surrounded by whitespace. Later lines are ignored because PostgreSQL's `postmaster.pid` puts
+ * the postmaster's PID on line 1 and its data directory, port and socket after it. Anything
+ * else is refused rather than guessed at, so a wrong path never signals an unrelated process.
  */
 export function parsePidFileContents(text: string): PidFileContents {
-  const trimmed = text.trim();
-  if (trimmed === "") return { ok: false, problem: "empty" };
-  if (!/^[1-9][0-9]{0,9}$/.test(trimmed)) return { ok: false, problem: "invalid" };
-  const pid = Number(trimmed);
+  if (text.trim() === "") return { ok: false, problem: "empty" };
+  const firstLine = (text.split("\n", 1)[0] ?? "").trim();
+  if (!/^[1-9][0-9]{0,9}$/.test(firstLine)) return { ok: false, problem: "invalid" };
+  const pid = Number(firstLine);
   return pid <= MAX_PID ? { ok: true, pid } : { ok: false, problem: "invalid" };
 }
 
