@@ -1,4 +1,5 @@
-// The library: the SPIFFE model and the Workload API client, for Node programs that want
-// identity in-process.
+// The library: the SPIFFE model, the Workload API client, and TLS from the sidecar's files,
+// for Node programs that want identity in-process.
 export * from "./spiffe/index.js";
 export * from "./workloadapi/index.js";
+export * from "./tls/index.js";
