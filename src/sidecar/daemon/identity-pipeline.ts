@@ -243,7 +243,8 @@ export class IdentityPipeline {
   async #writeState(cause: string): Promise<void> {
     if (this.#stopped) return;
     const now = this.#now();
-    const state: IdentityState = { x509: this.#x509, jwtBundles: this.#jwtBundles, jwtSvids: this.#jwtSvids };
+    // A copy: a token or SVID arriving while this write awaits must not be recorded as written by it.
+    const state: IdentityState = { x509: this.#x509, jwtBundles: this.#jwtBundles, jwtSvids: new Map(this.#jwtSvids) };
     const files = renderOutputFiles(state, this.#outputOptions, now);
     const paths = files.map((file) => file.path);
     let changed: string[];
@@ -251,12 +252,12 @@ export class IdentityPipeline {
       changed = (await this.#writer.writeFiles(files)).changed;
       await this.#removeVanished(paths);
     } catch (error: unknown) {
-      this.#recordWriteFailure(paths);
+      this.#recordWriteFailure(state, paths);
       this.#noteProblem(`writing files failed: ${describeError(error)}`);
       this.#logger.error({ cause, err: describeError(error) }, "writing identity files failed; the previous files are kept");
       throw error;
     }
-    this.#recordWritten(paths, now);
+    this.#recordWritten(state, paths, now);
     if (changed.length > 0) this.#logger.info({ cause, changed }, "identity files updated");
     // Completion is judged even when nothing changed: a one-shot run over files that are
     // already current must still finish.
@@ -279,19 +280,19 @@ export class IdentityPipeline {
     this.#logger.info({ removed }, "removed bundle files of trust domains the agent no longer sends");
   }
 
-  #recordWritten(paths: readonly string[], now: Date): void {
-    const leaf = this.#x509?.svid.certificates[0];
+  #recordWritten(state: IdentityState, paths: readonly string[], now: Date): void {
+    const leaf = state.x509?.svid.certificates[0];
     if (leaf !== undefined) this.health.recordX509Written({ serialHex: leaf.serialHex, notAfter: leaf.notAfter }, now);
     const jwtBundlePath = this.#jwtBundlePath();
     if (jwtBundlePath !== undefined && paths.includes(jwtBundlePath)) this.health.recordJwtBundleWritten(now);
-    for (const [fileName, svid] of this.#jwtSvids) {
+    for (const [fileName, svid] of state.jwtSvids) {
       this.health.recordJwtSvidWritten(resolve(this.#config.certDir, fileName), svid.expiry, now);
     }
   }
 
-  #recordWriteFailure(paths: readonly string[]): void {
-    if (this.#x509 !== undefined) this.health.recordX509WriteFailed();
-    const jwtPaths = [this.#jwtBundlePath(), ...[...this.#jwtSvids.keys()].map((name) => resolve(this.#config.certDir, name))];
+  #recordWriteFailure(state: IdentityState, paths: readonly string[]): void {
+    if (state.x509 !== undefined) this.health.recordX509WriteFailed();
+    const jwtPaths = [this.#jwtBundlePath(), ...[...state.jwtSvids.keys()].map((name) => resolve(this.#config.certDir, name))];
     for (const path of jwtPaths) if (path !== undefined && paths.includes(path)) this.health.recordJwtWriteFailed(path);
   }
 

@@ -19,6 +19,8 @@ const BY_RULE: Readonly<Record<string, RejectReason>> = {
   "spiffe-id-mismatch": "invalid-spiffe-id",
   ERR_SPIFFE_ID: "invalid-spiffe-id",
   "key-mismatch": "key-mismatch",
+  "audience-mismatch": "invalid-jwt-svid",
+  "invalid-token": "invalid-jwt-svid",
   "no-bundle": "untrusted-chain",
   "chain-unverified": "untrusted-chain",
   "issuer-not-ca": "untrusted-chain",
@@ -39,7 +41,11 @@ const BY_RULE: Readonly<Record<string, RejectReason>> = {
  * message, which may name paths or IDs) picks one, and anything unforeseen is `other`.
  */
 export function rejectReasonOf(error: unknown): RejectReason {
-  if (error instanceof JwtSvidError) return "invalid-jwt-svid";
+  // The client wraps a token that fails to parse in a WorkloadApiResponseError carrying the
+  // JWT rule ("malformed", "expired", ...), which must not be read as an X.509 rule.
+  if (error instanceof JwtSvidError || (error instanceof Error && error.cause instanceof JwtSvidError)) {
+    return "invalid-jwt-svid";
+  }
   const rule =
     error instanceof WorkloadApiResponseError || error instanceof X509SvidError
       ? error.rule

@@ -1,6 +1,6 @@
 import { constants as osConstants } from "node:os";
 import { describeError } from "../../errors.js";
-import type { BackoffOptions } from "../../workloadapi/backoff.js";
+import { DEFAULT_INITIAL_BACKOFF_MS, type BackoffOptions } from "../../workloadapi/backoff.js";
 import { ChildSupervisor } from "../child/child-supervisor.js";
 import { forwardSignals, type SignalForwarding, type SignalSource } from "../child/signal-forwarding.js";
 import type { SidecarConfig } from "../config/index.js";
@@ -70,7 +70,11 @@ class SidecarRun {
             args: options.config.cmdArgs,
             configSource: options.config.sourceFile,
             restartPolicy: options.config.restartPolicy,
-            restartBackoff: { maxMs: options.config.restartBackoffMaxMs },
+            // A restart_backoff_max under the usual 1 s first wait means every wait is that long.
+            restartBackoff: {
+              initialMs: Math.min(DEFAULT_INITIAL_BACKOFF_MS, options.config.restartBackoffMaxMs),
+              maxMs: options.config.restartBackoffMaxMs,
+            },
             logger: options.logger,
           })
         : undefined;
