@@ -1,3 +1,4 @@
+import { mkdir, stat } from "node:fs/promises";
 import { resolve, sep } from "node:path";
 import { describeError } from "../../errors.js";
 import type { JwtBundleSet } from "../../spiffe/jwt-bundle.js";
@@ -15,7 +16,7 @@ import type { OutputOptions } from "../output/output-options.js";
 import { renderOutputFiles } from "../output/render-outputs.js";
 import { AtomicFileWriter } from "../writer/atomic-file-writer.js";
 import { DirectoryLayoutWriter } from "../writer/directory-layout-writer.js";
-import type { FileWriter } from "../writer/file-writer.js";
+import { FileWriteError, type FileWriter } from "../writer/file-writer.js";
 import { JwtSvidRefresher } from "./jwt-svid-refresher.js";
 import { healthOutputsFromConfig, outputOptionsFromConfig, wantsJwtBundles, wantsX509 } from "./output-plan.js";
 import { rejectReasonOf } from "./reject-reason.js";
@@ -106,6 +107,7 @@ export class IdentityPipeline {
   }
 
   async start(): Promise<void> {
+    await prepareDirectories(this.#config);
     const removed = await this.#writer.cleanupStale(this.#config.certDir);
     if (removed.length > 0) this.#logger.info({ removed }, "removed files left by an interrupted write");
     if (wantsX509(this.#config)) {
@@ -308,6 +310,28 @@ export class IdentityPipeline {
       Object.values(statuses.jwt_write_status).every((status) => status === "written")
     );
   }
+}
+
+/**
+ * `cert_dir` must exist, as in spiffe-helper: creating it would hide a mistyped path. The
+ * per-trust-domain bundle directory is ours to manage, so it is created when missing.
+ */
+async function prepareDirectories(config: SidecarConfig): Promise<void> {
+  try {
+    if (!(await stat(config.certDir)).isDirectory()) throw new Error("not a directory");
+  } catch (error: unknown) {
+    throw new FileWriteError(
+      `cert_dir ${config.certDir} ${isMissing(error) ? "does not exist" : "is not a usable directory"}; create it or fix cert_dir in ${config.sourceFile}`,
+      config.certDir,
+      error instanceof Error && "code" in error ? String(error.code) : undefined,
+      { cause: error },
+    );
+  }
+  if (config.federatedBundleDir !== undefined) await mkdir(config.federatedBundleDir, { recursive: true, mode: 0o755 });
+}
+
+function isMissing(error: unknown): boolean {
+  return error instanceof Error && "code" in error && error.code === "ENOENT";
 }
 
 function isValidationError(error: unknown): boolean {

@@ -175,10 +175,11 @@ class SidecarRun {
     this.#signals.off("SIGTERM", this.#onOwnSignal);
     this.#signals.off("SIGINT", this.#onOwnSignal);
     this.#forwarding?.dispose();
+    // Streams stop first, so nothing is written or signalled once the exit is decided.
+    await this.#pipeline.stop();
     if (this.#childStarted && this.#supervisor !== undefined) {
       await this.#supervisor.stop({ gracePeriodMs: this.#config.restartGracePeriodMs });
     }
-    await this.#pipeline.stop();
     await this.#healthServer?.close();
   }
 }
