@@ -21,7 +21,7 @@ import { JwtSvidRefresher } from "./jwt-svid-refresher.js";
 import { healthOutputsFromConfig, outputOptionsFromConfig, wantsJwtBundles, wantsX509 } from "./output-plan.js";
 import { rejectReasonOf } from "./reject-reason.js";
 
-export interface SidecarOptions {
+export interface IdentityPipelineOptions {
   readonly config: SidecarConfig;
   readonly logger: Logger;
   /** Reconnect and refresh backoff; tests shorten it. @default 1 s initial, 30 s cap */
@@ -65,8 +65,9 @@ export class IdentityPipeline {
   #lastProblem: string | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
   readonly #writeRetryBackoff: Backoff;
+  readonly #backoff: BackoffOptions | undefined;
 
-  constructor(options: SidecarOptions) {
+  constructor(options: IdentityPipelineOptions) {
     this.#config = options.config;
     this.#logger = options.logger;
     this.#now = options.now ?? (() => new Date());
@@ -84,8 +85,6 @@ export class IdentityPipeline {
     this.#backoff = options.backoff;
     this.#writeRetryBackoff = new Backoff(options.backoff);
   }
-
-  readonly #backoff: BackoffOptions | undefined;
 
   /** Called once per write that changed files, in order, never concurrently. */
   onUpdate(listener: (update: CompletedUpdate) => Promise<void>): void {
