@@ -29,6 +29,10 @@ Options (flags win over the config file):
                             (default half the X.509 TTL); the old one goes after the longer
                             of this and the TTL
   --federate NAME           a federated trust domain (repeatable)
+  --federated-bundle-file NAME=FILE
+                            take federated trust domain NAME's X.509 bundle from the PEM
+                            FILE (another agent's --write-bundle) instead of a CA of its own;
+                            NAME must also be given to --federate (repeatable)
   --intermediate            issue from an intermediate CA (chains are leaf + intermediate)
   --key-type TYPE           ec-p256 (default) or rsa-2048
   --write-bundle FILE       keep FILE holding the trust bundle as PEM
@@ -49,6 +53,7 @@ const OPTIONS = {
   "rotation-jitter": { type: "string" },
   "rotation-overlap": { type: "string" },
   federate: { type: "string", multiple: true },
+  "federated-bundle-file": { type: "string", multiple: true },
   intermediate: { type: "boolean" },
   "key-type": { type: "string" },
   "write-bundle": { type: "string" },
@@ -79,6 +84,21 @@ function durationMs(flag: string, text: string): number {
   return ms;
 }
 
+/** `NAME=FILE` pairs; the names are checked as trust domains with the other options. */
+function bundleFiles(flag: string, pairs: readonly string[]): Record<string, string> {
+  const files = new Map<string, string>();
+  for (const pair of pairs) {
+    const separator = pair.indexOf("=");
+    const name = pair.slice(0, separator);
+    if (separator < 1 || separator === pair.length - 1) {
+      throw new UsageError(`--${flag}: "${pair}" is not NAME=FILE; write e.g. other.org=/tmp/other.org.pem`);
+    }
+    if (files.has(name)) throw new UsageError(`--${flag}: ${name} is given twice; give each trust domain one file`);
+    files.set(name, pair.slice(separator + 1));
+  }
+  return Object.fromEntries(files);
+}
+
 function wholeSeconds(flag: string, text: string): number {
   const ms = durationMs(flag, text);
   if (ms % 1000 !== 0) throw new UsageError(`--${flag}: "${text}" is not a whole number of seconds; use e.g. ${Math.max(1, Math.round(ms / 1000))}s`);
@@ -104,6 +124,9 @@ function flagLayer(flags: Flags): ConfigLayer {
   if (flags["rotation-jitter"] !== undefined) set("rotationJitterMs", "rotation-jitter", durationMs("rotation-jitter", flags["rotation-jitter"]));
   if (flags["rotation-overlap"] !== undefined) set("rotationOverlapMs", "rotation-overlap", durationMs("rotation-overlap", flags["rotation-overlap"]));
   if (flags.federate !== undefined) set("federatesWith", "federate", flags.federate);
+  if (flags["federated-bundle-file"] !== undefined) {
+    set("federatedBundleFiles", "federated-bundle-file", bundleFiles("federated-bundle-file", flags["federated-bundle-file"]));
+  }
   if (flags.intermediate !== undefined) set("intermediate", "intermediate", flags.intermediate);
   // Checked with the other options, so the message lists the supported types.
   if (flags["key-type"] !== undefined) set("keyType", "key-type", flags["key-type"] as KeyType);

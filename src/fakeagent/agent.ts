@@ -1,10 +1,12 @@
 import type { Logger } from "pino";
-import { JwtBundleSet } from "../spiffe/jwt-bundle.js";
+import { JwtBundleSet, marshalJwtBundle } from "../spiffe/jwt-bundle.js";
 import type { JwtBundleSource } from "../spiffe/jwt-bundle.js";
 import { parseTrustDomain } from "../spiffe/spiffe-id.js";
 import type { TrustDomain } from "../spiffe/spiffe-id.js";
 import { FakeAgentConfigError, FakeAgentStoppedError } from "./errors.js";
 import { FaultSet, isX509Fault } from "./faults.js";
+import { FederatedBundleFiles } from "./federated-bundle-files.js";
+import type { PublishedBundles } from "./federated-bundle-files.js";
 import type { Fault, FaultKind } from "./faults.js";
 import { issueX509Svids, mintJwtSvids } from "./issuer.js";
 import type { IssuedSvid, MintedJwtSvid } from "./issuer.js";
@@ -39,6 +41,7 @@ export class FakeAgentCore {
   readonly #scheduler: RotationScheduler;
   readonly #steps = new StepTimers();
   readonly #listeners: PublishListener[] = [];
+  readonly #bundleFiles: FederatedBundleFiles;
 
   private constructor(
     readonly options: ResolvedOptions,
@@ -51,16 +54,23 @@ export class FakeAgentCore {
       () => this.#exclusive(() => this.#reissue("rotation")),
       (error: unknown) => this.logger.error({ err: error }, "X.509-SVID rotation failed; retrying"),
     );
+    this.#bundleFiles = new FederatedBundleFiles(logger, () => this.#onBundleFileEvent());
   }
 
   /** Creates the authorities and the first SVIDs; nothing is served or scheduled yet. */
   static async create(options: ResolvedOptions, logger: Logger): Promise<FakeAgentCore> {
     const core = new FakeAgentCore(options, logger);
-    await core.#authorityFor(options.trustDomain);
-    await Promise.all(options.federatesWith.map((trustDomain) => core.#authorityFor(trustDomain)));
-    core.#svids = await core.#issue();
-    core.#snapshot = core.#buildSnapshot();
-    return core;
+    try {
+      await core.#authorityFor(options.trustDomain);
+      await core.#prepareFederation(options);
+      await core.#bundleFiles.refresh();
+      core.#svids = await core.#issue();
+      core.#snapshot = core.#buildSnapshot();
+      return core;
+    } catch (error: unknown) {
+      await core.stop();
+      throw error;
+    }
   }
 
   get trustDomain(): TrustDomain {
@@ -85,10 +95,12 @@ export class FakeAgentCore {
     this.#scheduleRotation();
   }
 
-  stop(): void {
+  /** Clears every timer and stops watching bundle files. */
+  async stop(): Promise<void> {
     this.#stopped = true;
     this.#scheduler.stop();
     this.#steps.stop();
+    await this.#bundleFiles.stop();
   }
 
   /** Re-issues every X.509-SVID now and pushes them; the half-life clock restarts. */
@@ -161,7 +173,7 @@ export class FakeAgentCore {
     return this.#exclusive(async () => {
       const previous = this.#settings;
       this.#settings = settings;
-      await Promise.all(settings.federatesWith.map((trustDomain) => this.#authorityFor(trustDomain)));
+      await this.#prepareFederation(settings);
       // Configured faults replace all faults only when they changed, so an update of other
       // settings keeps the faults set through `setFault`.
       const changedFaultKinds: FaultKind[] = [];
@@ -190,9 +202,7 @@ export class FakeAgentCore {
 
   /** The published JWT bundles: the own trust domain's and the federated ones. */
   jwtBundles(): JwtBundleSource {
-    return new JwtBundleSet(
-      this.#streamedAuthorities().map((authority) => ({ trustDomain: authority.trustDomain, authorities: authority.jwtAuthorities })),
-    );
+    return new JwtBundleSet(this.#publishedBundles().map((bundles) => ({ trustDomain: bundles.trustDomain, authorities: bundles.jwtAuthorities })));
   }
 
   #exclusive<T>(step: () => Promise<T>): Promise<T> {
@@ -217,6 +227,12 @@ export class FakeAgentCore {
 
   #streamedAuthority(trustDomainName: string | undefined): TrustDomainAuthority {
     const name = trustDomainName === undefined ? this.trustDomain.name : parseTrustDomain(trustDomainName).name;
+    const file = this.#bundleFiles.fileOf(name);
+    if (file !== undefined) {
+      throw new FakeAgentConfigError(
+        `trust domain ${name}'s bundle is read from ${file} (federatedBundleFiles), so this agent holds no CA or JWT key for it; rotate them in the agent that writes that file`,
+      );
+    }
     const authority = this.#streamedAuthorities().find((candidate) => candidate.trustDomain.name === name);
     if (authority === undefined) {
       throw new FakeAgentConfigError(`trust domain ${name} is neither the agent's own (${this.trustDomain.name}) nor federated; federate with it first`);
@@ -224,11 +240,36 @@ export class FakeAgentCore {
     return authority;
   }
 
-  /** The own trust domain's authority, then the federated ones, in configuration order. */
+  /** The own trust domain's authority, then the federated ones this agent signs for, in configuration order. */
   #streamedAuthorities(): TrustDomainAuthority[] {
     return [this.trustDomain, ...this.#settings.federatesWith]
+      .filter((trustDomain) => this.#bundleFiles.fileOf(trustDomain.name) === undefined)
       .map((trustDomain) => this.#authorities.get(trustDomain.name))
       .filter((authority): authority is TrustDomainAuthority => authority !== undefined);
+  }
+
+  /** What the streams send per trust domain: the own first, then the federated ones, file-backed or not. */
+  #publishedBundles(): PublishedBundles[] {
+    return [this.trustDomain, ...this.#settings.federatesWith].flatMap((trustDomain) => {
+      if (this.#bundleFiles.fileOf(trustDomain.name) !== undefined) return this.#bundleFiles.published(trustDomain) ?? [];
+      return this.#authorities.get(trustDomain.name) ?? [];
+    });
+  }
+
+  /** Watches the bundle files, and creates a CA and JWT key for every other federated trust domain. */
+  async #prepareFederation(settings: LiveSettings): Promise<void> {
+    await this.#bundleFiles.configure(settings.federatedBundleFiles);
+    const signed = settings.federatesWith.filter((trustDomain) => this.#bundleFiles.fileOf(trustDomain.name) === undefined);
+    await Promise.all(signed.map((trustDomain) => this.#authorityFor(trustDomain)));
+  }
+
+  /** A watched bundle file changed: push if what it publishes did. */
+  #onBundleFileEvent(): void {
+    this.#exclusive(async () => {
+      if (await this.#bundleFiles.refresh()) await this.#push("federated bundle file changed");
+    }).catch((error: unknown) => {
+      if (!this.#stopped) this.logger.error({ err: error }, "federated bundle file update failed");
+    });
   }
 
   async #authorityFor(trustDomain: TrustDomain): Promise<TrustDomainAuthority> {
@@ -275,18 +316,24 @@ export class FakeAgentCore {
   }
 
   #buildSnapshot(): AgentSnapshot {
-    const authorities = this.#streamedAuthorities();
+    const published = this.#publishedBundles();
     return {
       trustDomain: this.trustDomain,
       hasIdentity: this.#settings.identities.length > 0,
       svids: this.#svids,
       emptySvids: this.faults.emptySvids(),
-      x509Authorities: new Map(authorities.map((authority) => [authority.trustDomain.name, authority.x509Authorities])),
-      jwks: new Map(authorities.map((authority) => [authority.trustDomain.name, authority.jwks()])),
+      x509Authorities: new Map(published.map((bundles) => [bundles.trustDomain.name, bundles.x509Authorities])),
+      jwks: new Map(published.map((bundles) => [bundles.trustDomain.name, marshalJwtBundle({ trustDomain: bundles.trustDomain, authorities: bundles.jwtAuthorities })])),
     };
   }
 
+  /** Re-reads the bundle files, so every push carries what they hold now, and pushes. */
   async #publish(reason: string, changed?: TrustDomainAuthority): Promise<void> {
+    await this.#bundleFiles.refresh();
+    await this.#push(reason, changed);
+  }
+
+  async #push(reason: string, changed?: TrustDomainAuthority): Promise<void> {
     const snapshot = this.#buildSnapshot();
     this.#snapshot = snapshot;
     this.hub.publish(snapshot);

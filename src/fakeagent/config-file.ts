@@ -35,6 +35,7 @@ export const CONFIG_FILE_KEYS: Readonly<Record<string, OptionKey>> = {
   key_type: "keyType",
   intermediate: "intermediate",
   federates_with: "federatesWith",
+  federated_bundle_files: "federatedBundleFiles",
   faults: "faults",
   write_bundle: "writeBundlePath",
 };
@@ -112,6 +113,17 @@ class FileReader {
   stringList(node: Node | null, key: string): string[] {
     if (!isSeq(node)) this.fail(node, key, "expected a list, e.g. [a, b]");
     return node.items.map((item) => this.string(item as Node, key));
+  }
+
+  /** A map of non-empty strings to non-empty strings; `example` shows one entry. */
+  stringMap(node: Node | null, key: string, example: string): Record<string, string> {
+    if (!isMap(node)) this.fail(node, key, `expected a map, e.g. {${example}}`);
+    return Object.fromEntries(
+      node.items.map((pair) => {
+        const name = this.string(pair.key as Node, key);
+        return [name, this.string(pair.value as Node | null, `${key}: ${name}`)];
+      }),
+    );
   }
 }
 
@@ -193,6 +205,8 @@ function readValue(reader: FileReader, option: OptionKey, key: string, node: Nod
       return reader.durationMs(node, key);
     case "federatesWith":
       return reader.stringList(node, key);
+    case "federatedBundleFiles":
+      return reader.stringMap(node, key, "other.org: /tmp/other.org.pem");
     case "identities":
       if (!isSeq(node)) reader.fail(node, key, "expected a list of identities");
       return node.items.map((item) => readIdentity(reader, item as Node));

@@ -1,9 +1,10 @@
-import { watch } from "chokidar";
 import type { Logger } from "pino";
 import { describeError } from "../errors.js";
 import { mergeLayers, parseConfigText, readConfigText, resolveLayer } from "./config-file.js";
 import type { ConfigLayer } from "./config-file.js";
 import { FakeAgentConfigError } from "./errors.js";
+import { watchFiles } from "./file-watch.js";
+import type { StopWatching } from "./file-watch.js";
 import type { FakeAgentOptions, ResolvedOptions } from "./options.js";
 import { restartOnlyChange, startFakeAgent } from "./server.js";
 import type { FakeAgent } from "./server.js";
@@ -19,9 +20,6 @@ export interface ConfiguredAgentOptions {
 }
 
 const EMPTY_LAYER: ConfigLayer = { values: {}, labels: {} };
-
-/** chokidar ignores a `change` within this long of the previous one for the same file. */
-const CHOKIDAR_CHANGE_THROTTLE_MS = 50;
 
 function toOptions(layer: ConfigLayer, resolved: ResolvedOptions, logger: Logger): FakeAgentOptions {
   return { ...layer.values, socketPath: resolved.socketPath, trustDomain: resolved.trustDomain.name, logger };
@@ -67,47 +65,18 @@ export async function startConfiguredAgent(options: ConfiguredAgentOptions): Pro
       );
     }
   };
-  const stopWatching = watchFile(configFile, reload, options.debounceMs ?? 100);
+  let stopWatching: StopWatching;
+  try {
+    stopWatching = await watchFiles([configFile], reload, options.debounceMs ?? 100);
+  } catch (error: unknown) {
+    await agent.stop();
+    throw error;
+  }
   return {
     ...agent,
     async stop() {
       await stopWatching();
       await agent.stop();
     },
-  };
-}
-
-/**
- * Calls `onChange` once per burst of edits, never two at a time, and once more a little
- * later: chokidar drops a change that follows another within 50 ms, and that second write
- * is often the one that fixes the file. `onChange` skips unchanged text, so the extra call is free.
- */
-function watchFile(file: string, onChange: () => Promise<void>, debounceMs: number): () => Promise<void> {
-  // Waiting for the size to settle spares the log a parse error for a half-written file.
-  const watcher = watch(file, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 50, pollInterval: 10 } });
-  const timers = new Set<NodeJS.Timeout>();
-  let running: Promise<void> = Promise.resolve();
-  const runAfter = (ms: number): NodeJS.Timeout => {
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      running = running.then(onChange);
-    }, ms);
-    timers.add(timer);
-    return timer;
-  };
-  let debounce: NodeJS.Timeout | undefined;
-  const schedule = (): void => {
-    if (debounce !== undefined) {
-      clearTimeout(debounce);
-      timers.delete(debounce);
-    }
-    debounce = runAfter(debounceMs);
-    runAfter(debounceMs + CHOKIDAR_CHANGE_THROTTLE_MS * 2);
-  };
-  watcher.on("add", schedule).on("change", schedule);
-  return async () => {
-    for (const timer of timers) clearTimeout(timer);
-    await watcher.close();
-    await running;
   };
 }

@@ -4,6 +4,7 @@ export {
   KEY_TYPES,
   resolveOptions,
   type FakeAgentOptions,
+  type FederatedBundleFile,
   type Identity,
   type IdentityOptions,
   type KeyLabeler,

@@ -46,12 +46,26 @@ export interface FakeAgentOptions {
   readonly intermediate?: boolean;
   /** Trust domains whose bundles are sent as federated bundles. @default [] */
   readonly federatesWith?: readonly string[];
+  /**
+   * For some of `federatesWith`: a PEM file to take the trust domain's X.509 bundle from,
+   * such as another agent's `writeBundlePath`, instead of a CA of the agent's own. The file is
+   * watched (its directory is created if missing); while it is missing or empty the trust
+   * domain is left out. @default {}
+   */
+  readonly federatedBundleFiles?: Readonly<Record<string, string>>;
   /** Faults in force from the start. @default [] */
   readonly faults?: readonly Fault[];
   /** Keep this file holding the own trust domain's CA bundle as PEM. @default none */
   readonly writeBundlePath?: string;
   /** Where pushes and changes are logged. @default a silent logger */
   readonly logger?: Logger;
+}
+
+/** A federated trust domain whose X.509 bundle is read from a PEM file. */
+export interface FederatedBundleFile {
+  readonly trustDomain: TrustDomain;
+  /** Absolute path. */
+  readonly path: string;
 }
 
 export interface Identity {
@@ -68,6 +82,8 @@ export interface LiveSettings {
   readonly rotationOverlapMs: number;
   readonly backdateSeconds: number;
   readonly federatesWith: readonly TrustDomain[];
+  /** In `federatesWith` order. */
+  readonly federatedBundleFiles: readonly FederatedBundleFile[];
   readonly faults: readonly Fault[];
 }
 
@@ -156,6 +172,33 @@ function resolveFederation(label: string, own: TrustDomain, names: readonly stri
   });
 }
 
+/** Each key must be a trust domain in `federatesWith` and must not name the agent's own bundle file. */
+function resolveBundleFiles(
+  label: KeyLabeler,
+  federatesWith: readonly TrustDomain[],
+  writeBundlePath: string | undefined,
+  files: Readonly<Record<string, string>>,
+): FederatedBundleFile[] {
+  const where = label("federatedBundleFiles");
+  // A label equal to the key means no source named it; then say where each source sets it.
+  const federation = label("federatesWith");
+  const addToFederation = federation === "federatesWith" ? "add it to federatesWith (federates_with: in a config file, --federate as a flag)" : `add it to ${federation}`;
+  const byName = new Map<string, FederatedBundleFile>();
+  for (const [name, path] of Object.entries(files)) {
+    const trustDomain = resolveTrustDomain(where, name);
+    if (!federatesWith.some((federated) => federated.name === trustDomain.name)) {
+      fail(where, `${trustDomain.name} is not a federated trust domain; ${addToFederation}, or remove its file`);
+    }
+    if (typeof path !== "string" || path === "") fail(where, `${trustDomain.name}: a PEM file path is required, e.g. /tmp/${trustDomain.name}.pem`);
+    const absolute = resolve(path);
+    if (absolute === writeBundlePath) {
+      fail(where, `${trustDomain.name}: ${absolute} is this agent's own ${label("writeBundlePath")}; use the file the ${trustDomain.name} agent writes`);
+    }
+    byName.set(trustDomain.name, { trustDomain, path: absolute });
+  }
+  return federatesWith.flatMap((trustDomain) => byName.get(trustDomain.name) ?? []);
+}
+
 /** Checks a fault, including the names in it, for an agent of `trustDomain`. */
 export function checkFaultForTrustDomain(trustDomain: TrustDomain, fault: Fault): void {
   validateFault(fault);
@@ -208,19 +251,22 @@ export function resolveOptions(options: FakeAgentOptions, label: KeyLabeler = (k
   if (rotationJitterMs >= (x509TtlSeconds * 1000) / 2) {
     fail(label("rotationJitterMs"), `must be less than half the X.509 TTL (${x509TtlSeconds}s), or SVIDs could expire before they rotate`);
   }
+  const writeBundlePath = options.writeBundlePath === undefined ? undefined : resolve(options.writeBundlePath);
+  const federatesWith = resolveFederation(label("federatesWith"), trustDomain, options.federatesWith ?? []);
   return {
     socketPath: resolveSocketPath(label("socketPath"), options.socketPath),
     trustDomain,
     keyType: options.keyType ?? "ec-p256",
     intermediate: options.intermediate ?? false,
-    writeBundlePath: options.writeBundlePath === undefined ? undefined : resolve(options.writeBundlePath),
+    writeBundlePath,
     identities: resolveIdentities(label("identities"), trustDomain, options.identities ?? []),
     x509TtlSeconds,
     jwtTtlSeconds: wholeSeconds(label("jwtTtlSeconds"), options.jwtTtlSeconds, DEFAULT_JWT_TTL_SECONDS, 1),
     rotationJitterMs,
     rotationOverlapMs: nonNegativeMs(label("rotationOverlapMs"), options.rotationOverlapMs, (x509TtlSeconds * 1000) / 2),
     backdateSeconds: wholeSeconds(label("backdateSeconds"), options.backdateSeconds, DEFAULT_BACKDATE_SECONDS, 0),
-    federatesWith: resolveFederation(label("federatesWith"), trustDomain, options.federatesWith ?? []),
+    federatesWith,
+    federatedBundleFiles: resolveBundleFiles(label, federatesWith, writeBundlePath, options.federatedBundleFiles ?? {}),
     faults: resolveFaults(label("faults"), trustDomain, options.faults ?? []),
   };
 }

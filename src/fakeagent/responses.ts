@@ -13,7 +13,10 @@ export interface AgentSnapshot {
   readonly svids: readonly IssuedSvid[];
   /** The `empty-svids` fault: send `svids: []` although identities exist. */
   readonly emptySvids: boolean;
-  /** Root CA certificates (DER) by trust domain name: the own trust domain and the federated ones. */
+  /**
+   * X.509 authorities (DER) by trust domain name: the own trust domain and the federated ones.
+   * A trust domain read from a bundle file is absent while the file holds no certificates.
+   */
   readonly x509Authorities: ReadonlyMap<string, readonly Uint8Array[]>;
   /** JWKS JSON by trust domain name, same keys as `x509Authorities`. */
   readonly jwks: ReadonlyMap<string, string>;

@@ -23,7 +23,10 @@ export interface FakeAgent {
   readonly address: string;
   /** Re-issues every X.509-SVID now and pushes them; resolves once pushed. */
   rotateNow(): Promise<void>;
-  /** Rotates a trust domain's CA (default the own one) in three pushed steps; resolves when all are done. */
+  /**
+   * Rotates a trust domain's CA (default the own one) in three pushed steps; resolves when all
+   * are done. A trust domain read from `federatedBundleFiles` has no CA here: that is an error.
+   */
   rotateCa(trustDomain?: string): Promise<void>;
   /** Rotates a trust domain's JWT signing key in three steps; resolves when all are done. */
   rotateJwtKey(trustDomain?: string): Promise<void>;
@@ -31,7 +34,10 @@ export interface FakeAgent {
   setFault(fault: Fault): Promise<void>;
   /** Clears one kind of fault, or all of them. */
   clearFaults(kind?: FaultKind): Promise<void>;
-  /** Changes some live settings (identities, TTLs, federation, faults) and pushes the result. */
+  /**
+   * Changes some live settings (identities, TTLs, federation and federated bundle files,
+   * faults) and pushes the result.
+   */
   update(changes: FakeAgentUpdate): Promise<void>;
   /**
    * Replaces the whole configuration, as a config file reload does: an option left out goes
@@ -76,23 +82,15 @@ export async function startFakeAgent(options: FakeAgentOptions): Promise<FakeAge
   const logger = options.logger ?? pino({ level: "silent" });
   const core = await FakeAgentCore.create(resolved, logger);
   const ownName = resolved.trustDomain.name;
-  await prepareSocketPath(resolved.socketPath);
-  if (resolved.writeBundlePath !== undefined) {
-    const writer = new BundleFileWriter(resolved.writeBundlePath);
-    await writer.write(core.snapshot.x509Authorities.get(ownName) ?? []);
-    core.onPublish(async (snapshot) => {
-      if (await writer.write(snapshot.x509Authorities.get(ownName) ?? [])) {
-        logger.info({ event: "bundle-file", path: writer.path }, "trust bundle file rewritten");
-      }
-    });
-  }
   const server = new Server();
-  server.addService(SpiffeWorkloadAPIService, createWorkloadApiService(core));
   try {
+    await prepareSocketPath(resolved.socketPath);
+    if (resolved.writeBundlePath !== undefined) await keepBundleFile(core, resolved.writeBundlePath);
+    server.addService(SpiffeWorkloadAPIService, createWorkloadApiService(core));
     await bind(server, resolved.socketPath);
   } catch (error: unknown) {
     server.forceShutdown();
-    core.stop();
+    await core.stop();
     throw error;
   }
   const inode = await socketInode(resolved.socketPath);
@@ -104,10 +102,23 @@ export async function startFakeAgent(options: FakeAgentOptions): Promise<FakeAge
       trustDomain: ownName,
       identities: resolved.identities.map((identity) => identity.spiffeId.toString()),
       federatesWith: resolved.federatesWith.map((trustDomain) => trustDomain.name),
+      federatedBundleFiles: Object.fromEntries(resolved.federatedBundleFiles.map((file) => [file.trustDomain.name, file.path])),
     },
     "fake agent serving the Workload API",
   );
   return runningAgent(core, server, options, resolved, inode);
+}
+
+/** Writes the own trust domain's bundle to `path` now and after every push that changes it. */
+async function keepBundleFile(core: FakeAgentCore, path: string): Promise<void> {
+  const ownName = core.trustDomain.name;
+  const writer = new BundleFileWriter(path);
+  await writer.write(core.snapshot.x509Authorities.get(ownName) ?? []);
+  core.onPublish(async (snapshot) => {
+    if (await writer.write(snapshot.x509Authorities.get(ownName) ?? [])) {
+      core.logger.info({ event: "bundle-file", path: writer.path }, "trust bundle file rewritten");
+    }
+  });
 }
 
 function runningAgent(core: FakeAgentCore, server: Server, options: FakeAgentOptions, resolved: ResolvedOptions, inode: number | undefined): FakeAgent {
@@ -137,9 +148,10 @@ function runningAgent(core: FakeAgentCore, server: Server, options: FakeAgentOpt
     snapshot: () => core.snapshot,
     stop() {
       stopping ??= (async () => {
-        core.stop();
+        const coreStopped = core.stop();
         // Open streams end as they do when a real agent goes away: the client sees CANCELLED.
         server.forceShutdown();
+        await coreStopped;
         await removeSocket(resolved.socketPath, inode);
         core.logger.info({ event: "stop", socketPath: resolved.socketPath }, "fake agent stopped");
       })();

@@ -1,5 +1,5 @@
 import type { JsonWebKey } from "node:crypto";
-import { marshalJwtBundle, publicJwkMembers } from "../spiffe/jwt-bundle.js";
+import { publicJwkMembers } from "../spiffe/jwt-bundle.js";
 import type { TrustDomain } from "../spiffe/spiffe-id.js";
 import { createCertificateAuthority } from "./ca.js";
 import type { CertificateAuthority, KeyType } from "./ca.js";
@@ -71,11 +71,6 @@ export class TrustDomainAuthority {
   /** The JWT bundle's keys by `kid`. */
   get jwtAuthorities(): ReadonlyMap<string, JsonWebKey> {
     return new Map(this.#jwtKeys.map((key) => [key.kid, publicJwkMembers(key.publicJwk)]));
-  }
-
-  /** The JWT bundle as SPIRE sends it: a plain RFC 7517 JWKS whose keys all have `kid`. */
-  jwks(): string {
-    return marshalJwtBundle({ trustDomain: this.trustDomain, authorities: this.jwtAuthorities });
   }
 
   /** Rotation step 1: publish a new CA without issuing from it yet. */

@@ -52,5 +52,6 @@ export {
   type JwtSvidRule,
   type ValidateJwtSvidOptions,
 } from "./jwt-svid.js";
+export { parseJwtBundleFile, type JwtBundleFile, type JwtBundleFileFormat } from "./jwt-bundle-file.js";
 export { marshalSpiffeBundle, parseSpiffeBundle, SpiffeBundleError, type SpiffeBundle } from "./spiffe-bundle.js";
 export { marshalBundleMap, parseBundleMap } from "./bundle-map.js";

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { describeError } from "../errors.js";
-import { parseJwtBundleFile, type JwtBundleFile } from "../sidecar/inspect/jwt-bundle-file.js";
+import { parseJwtBundleFile, type JwtBundleFile } from "../spiffe/jwt-bundle-file.js";
 import type { JwtBundleSource } from "../spiffe/jwt-bundle.js";
 import { JwtSvidError, validateJwtSvid, type JwtSvid } from "../spiffe/jwt-svid.js";
 import { parseTrustDomain } from "../spiffe/spiffe-id.js";

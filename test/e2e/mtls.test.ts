@@ -128,13 +128,9 @@ describe("mTLS between two workloads, each with its own real sidecar and fake-ag
 });
 
 /**
- * Federation needs trust domain other.org's real CA in example.org's agent. The fake agent
- * makes its own CA for each trust domain it federates with, so this test asks it to take
- * other.org's bundle from the second agent's bundle file (`federatedBundleFiles`); an agent
- * without that option is detected and the test is skipped with the reason.
+ * Federation needs trust domain other.org's real CA in example.org's agent, so each agent
+ * takes the other's bundle from the file the other writes (`federatedBundleFiles`).
  */
-type FederatingAgentOptions = FakeAgentOptions & { federatedBundleFiles?: Readonly<Record<string, string>> };
-
 describe("federation: a peer from a second trust domain, through the federated bundle files", () => {
   it("accepts the other.org peer only while example.org's agent federates with other.org", async (t) => {
     const dir = await scratchDir(t);
@@ -147,7 +143,7 @@ describe("federation: a peer from a second trust domain, through the federated b
       writeBundlePath: otherBundle,
     });
     t.after(() => other.stop());
-    const exampleOptions: FederatingAgentOptions = {
+    const exampleOptions: FakeAgentOptions = {
       socketPath: join(dir, "agent.sock"),
       trustDomain: "example.org",
       identities: [{ spiffeId: SERVER }],
@@ -159,11 +155,8 @@ describe("federation: a peer from a second trust domain, through the federated b
     t.after(() => example.stop());
     const imported = example.snapshot().x509Authorities.get("other.org")?.map((der) => Buffer.from(der).toString("hex"));
     const real = other.snapshot().x509Authorities.get("other.org")?.map((der) => Buffer.from(der).toString("hex"));
-    if (JSON.stringify(imported) !== JSON.stringify(real)) {
-      t.skip("the fake agent cannot federate with another agent's CA yet (no federatedBundleFiles option): other.org's CA in example.org's agent is its own");
-      return;
-    }
-    const otherUpdate: Partial<FederatingAgentOptions> = { federatesWith: ["example.org"], federatedBundleFiles: { "example.org": exampleBundle } };
+    assert.deepEqual(imported, real, "example.org's agent publishes other.org's real CA");
+    const otherUpdate: Partial<FakeAgentOptions> = { federatesWith: ["example.org"], federatedBundleFiles: { "example.org": exampleBundle } };
     await other.update(otherUpdate);
 
     const [server, partner] = await Promise.all([
@@ -179,7 +172,7 @@ describe("federation: a peer from a second trust domain, through the federated b
     console.log(`federation: ${PARTNER} accepted through federated/other.org.pem: HTTP ${accepted.status} "${accepted.body}"`);
 
     const federatedFile = join(server.certDir, "federated", "other.org.pem");
-    const unfederate: Partial<FederatingAgentOptions> = { federatesWith: [], federatedBundleFiles: {} };
+    const unfederate: Partial<FakeAgentOptions> = { federatesWith: [], federatedBundleFiles: {} };
     await example.update(unfederate);
     await waitFor("federated/other.org.pem removed", async () => ((await fileExists(federatedFile)) ? undefined : true));
     await waitFor("the server's context without other.org", () => (serverTls.material.bundles.size === 1 ? true : undefined));

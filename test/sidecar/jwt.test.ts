@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { describe, it } from "node:test";
 import type { TestContext } from "node:test";
 import type { FakeAgent } from "../../src/fakeagent/server.js";
-import { parseJwtBundleFile } from "../../src/sidecar/inspect/jwt-bundle-file.js";
+import { parseJwtBundleFile } from "../../src/spiffe/jwt-bundle-file.js";
 import { inspectJwtSvid } from "../../src/sidecar/inspect/jwt-report.js";
 import { parseTrustDomain } from "../../src/spiffe/spiffe-id.js";
 import {

@@ -1,5 +1,5 @@
 import { parseInsecureJwtSvid, validateJwtSvid, type JwtSvid } from "../../spiffe/jwt-svid.js";
-import { parseJwtBundleFile } from "./jwt-bundle-file.js";
+import { parseJwtBundleFile } from "../../spiffe/jwt-bundle-file.js";
 import { failedVerdict, secondsBetween, type InspectReport } from "./report.js";
 
 export interface InspectJwtInput {

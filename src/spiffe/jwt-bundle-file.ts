@@ -1,8 +1,8 @@
-import { parseBundleMap } from "../../spiffe/bundle-map.js";
-import { JwtBundleError, jwtBundleFromJwkSet, JwtBundleSet, parseJwtBundle } from "../../spiffe/jwt-bundle.js";
-import { jwtBundleFromSpiffeBundle } from "../../spiffe/spiffe-bundle.js";
-import { parseTrustDomain, type TrustDomain } from "../../spiffe/spiffe-id.js";
-import { isJsonObject, parseStrictJson } from "../../spiffe/strict-json.js";
+import { parseBundleMap } from "./bundle-map.js";
+import { JwtBundleError, jwtBundleFromJwkSet, JwtBundleSet, parseJwtBundle } from "./jwt-bundle.js";
+import { jwtBundleFromSpiffeBundle } from "./spiffe-bundle.js";
+import { parseTrustDomain, type TrustDomain } from "./spiffe-id.js";
+import { isJsonObject, parseStrictJson } from "./strict-json.js";
 
 /** The three JWT bundle file formats the sidecar can write (`jwt_bundle_format`). */
 export type JwtBundleFileFormat = "spiffe-helper" | "jwks" | "spiffe-bundle-map";
