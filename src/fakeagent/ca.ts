@@ -195,8 +195,11 @@ export async function issueX509Svid(ca: CertificateAuthority, options: IssueX509
   const keys = await generateKeyPair(options.keyType ?? "ec-p256");
   const backdateMs = (options.backdateSeconds ?? DEFAULT_LEAF_BACKDATE_SECONDS) * 1000;
   const notBefore = options.notBefore ?? new Date(now.getTime() - backdateMs);
+  // X.509 times have whole seconds; rounding up keeps a 1 s SVID alive until its half-life
+  // rotation instead of truncating it to expire early.
   const notAfter =
-    options.notAfter ?? new Date(Math.min(now.getTime() + options.ttlSeconds * 1000, ca.notAfter.getTime()));
+    options.notAfter ??
+    new Date(Math.min(Math.ceil((now.getTime() + options.ttlSeconds * 1000) / 1000) * 1000, ca.notAfter.getTime()));
   const certificate = await X509CertificateGenerator.create({
     serialNumber: randomSerialHex(),
     subject: "O=SPIFFE",
