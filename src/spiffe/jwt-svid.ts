@@ -1,7 +1,7 @@
 import type { JsonWebKey } from "node:crypto";
 import { inspect } from "node:util";
-import { compactVerify, errors, importJWK, type CryptoKey } from "jose";
-import { SpiffeSidecarError } from "../errors.js";
+import type { CryptoKey } from "jose";
+import { RuleViolationError } from "../errors.js";
 import type { JwtBundleSource } from "./jwt-bundle.js";
 import { parseSpiffeId, SpiffeIdError, type SpiffeId } from "./spiffe-id.js";
 import { isJsonObject, parseStrictJson, StrictJsonError } from "./strict-json.js";
@@ -29,15 +29,8 @@ export type JwtSvidRule =
   | "audience";
 
 /** A JWT-SVID that must not be used. The message names the rule; it never contains the token. */
-export class JwtSvidError extends SpiffeSidecarError {
+export class JwtSvidError extends RuleViolationError<JwtSvidRule> {
   readonly code = "ERR_JWT_SVID";
-  constructor(
-    readonly rule: JwtSvidRule,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** JWT-SVID §2.1: the only algorithms a JWT-SVID may use; anything else (HS256, none) is refused. */
@@ -335,9 +328,11 @@ function expectedAudiences(audience: string | readonly string[]): readonly strin
 }
 
 async function verifySignature(token: string, jwk: JsonWebKey, alg: JwtSvidAlgorithm, authority: string): Promise<void> {
+  // Loaded on the first JWT-SVID: a sidecar that writes only X.509 files never needs jose.
+  const { compactVerify, errors, importJWK } = await import("jose");
   let key: CryptoKey;
   try {
-    key = await importAuthority(jwk, alg);
+    key = await importAuthority(importJWK, jwk, alg);
   } catch (error: unknown) {
     throw new JwtSvidError("key-unusable", `JWT authority ${authority} cannot verify ${alg} signatures`, { cause: error });
   }
@@ -358,7 +353,7 @@ async function verifySignature(token: string, jwk: JsonWebKey, alg: JwtSvidAlgor
 }
 
 /** Imports only the public members, so a stray `alg`, `use` or `key_ops` cannot change how jose reads the key. */
-function importAuthority(jwk: JsonWebKey, alg: JwtSvidAlgorithm): Promise<CryptoKey> {
+function importAuthority(importJWK: typeof import("jose").importJWK, jwk: JsonWebKey, alg: JwtSvidAlgorithm): Promise<CryptoKey> {
   if (jwk.kty === "RSA") return importJWK({ kty: "RSA" as const, n: String(jwk.n), e: String(jwk.e) }, alg);
   return importJWK({ kty: "EC" as const, crv: String(jwk.crv), x: String(jwk.x), y: String(jwk.y) }, alg);
 }

@@ -1,4 +1,4 @@
-import { describeError, SpiffeSidecarError } from "../errors.js";
+import { describeError, RuleViolationError } from "../errors.js";
 import { EKU_CLIENT_AUTH, EKU_SERVER_AUTH, type ParsedCertificate } from "./certificate.js";
 import { hasWorkloadPath, parseSpiffeId, type SpiffeId } from "./spiffe-id.js";
 
@@ -30,16 +30,8 @@ export type X509SvidRule =
   | "chain-unverified";
 
 /** An X.509-SVID that breaks a rule; `rule` says which one. Messages never carry key bytes. */
-export class X509SvidError extends SpiffeSidecarError {
+export class X509SvidError extends RuleViolationError<X509SvidRule> {
   readonly code = "ERR_X509_SVID";
-
-  constructor(
-    readonly rule: X509SvidRule,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** `certificate <serial hex>` for messages: enough to find it with `openssl x509 -serial`. */

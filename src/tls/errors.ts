@@ -1,4 +1,4 @@
-import { SpiffeSidecarError } from "../errors.js";
+import { RuleViolationError } from "../errors.js";
 
 /** Why a set of files on disk cannot serve as this workload's TLS identity. */
 export type TlsFilesRule =
@@ -15,16 +15,8 @@ export type TlsFilesRule =
  * The written files do not make a usable identity. During a rotation this is often a torn
  * read (a new certificate beside the old key); a reloading context keeps the last good set.
  */
-export class SpiffeTlsFilesError extends SpiffeSidecarError {
+export class SpiffeTlsFilesError extends RuleViolationError<TlsFilesRule> {
   readonly code = "ERR_SPIFFE_TLS_FILES";
-
-  constructor(
-    readonly rule: TlsFilesRule,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** Why a peer was refused. */
@@ -46,14 +38,6 @@ export type PeerAuthenticationRule =
  * A peer that must not be served. `rule` is stable for tests and metrics; the message names
  * the SPIFFE ID and the broken rule, never token text or key bytes.
  */
-export class PeerAuthenticationError extends SpiffeSidecarError {
+export class PeerAuthenticationError extends RuleViolationError<PeerAuthenticationRule> {
   readonly code = "ERR_PEER_AUTHENTICATION";
-
-  constructor(
-    readonly rule: PeerAuthenticationRule,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }

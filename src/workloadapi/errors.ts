@@ -1,6 +1,6 @@
 import { status as Status } from "@grpc/grpc-js";
 import type { StatusObject } from "@grpc/grpc-js";
-import { SpiffeSidecarError } from "../errors.js";
+import { RuleViolationError, SpiffeSidecarError } from "../errors.js";
 
 /** The gRPC status names, as grpc-js spells them (`UNAVAILABLE`, `INVALID_ARGUMENT`, ...). */
 export type GrpcStatusName = keyof typeof Status;
@@ -43,21 +43,12 @@ export class WorkloadApiRequestError extends SpiffeSidecarError {
  * A response that arrived but breaks the Workload API or SVID rules; it is discarded, never
  * used (Workload API §4.5: the client "SHOULD report an error and discard the message").
  */
-export class WorkloadApiResponseError extends SpiffeSidecarError {
+/**
+ * Its `rule` is this module's own (`no-svids`, `spiffe-id-mismatch`, `empty-bundle`, ...) or the
+ * `rule`/`code` of the SVID or bundle error that caused the rejection (`expired`, `ERR_DER`, ...).
+ */
+export class WorkloadApiResponseError extends RuleViolationError {
   readonly code = "ERR_WORKLOAD_API_RESPONSE";
-
-  /**
-   * @param rule A short stable id for metrics and tests: this module's own (`no-svids`,
-   *   `spiffe-id-mismatch`, `empty-bundle`, ...) or the `rule`/`code` of the SVID or bundle
-   *   error that caused the rejection (`expired`, `key-mismatch`, `ERR_DER`, ...).
-   */
-  constructor(
-    readonly rule: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }
 
 /** An X509Source or JwtSource that cannot answer: not ready, closed, or no SVID with that hint. */

@@ -1,7 +1,5 @@
-import { SpiffeSidecarError } from "../../errors.js";
+import { RuleViolationError, SpiffeSidecarError } from "../../errors.js";
 import { JwtSvidError } from "../../spiffe/jwt-svid.js";
-import { X509SvidError } from "../../spiffe/x509-svid.js";
-import { WorkloadApiResponseError } from "../../workloadapi/errors.js";
 import type { RejectReason } from "../health/health-state.js";
 
 const BY_RULE: Readonly<Record<string, RejectReason>> = {
@@ -47,11 +45,7 @@ export function rejectReasonOf(error: unknown): RejectReason {
     return "invalid-jwt-svid";
   }
   const rule =
-    error instanceof WorkloadApiResponseError || error instanceof X509SvidError
-      ? error.rule
-      : error instanceof SpiffeSidecarError
-        ? error.code
-        : undefined;
+    error instanceof RuleViolationError ? error.rule : error instanceof SpiffeSidecarError ? error.code : undefined;
   if (rule === undefined) return "other";
   if (rule.startsWith("leaf-") || rule.startsWith("signing-cert-") || rule === "unhandled-critical-extension") {
     return "invalid-svid";

@@ -1,4 +1,4 @@
-import { SpiffeSidecarError } from "../../errors.js";
+import { RuleViolationError, SpiffeSidecarError } from "../../errors.js";
 
 /** One certificate of the chain as `inspect` shows it. */
 export interface CertificateSummary {
@@ -37,7 +37,7 @@ export interface InspectReport {
 /** Turns a thrown validation error into a verdict, keeping the rule id when it has one. */
 export function failedVerdict(error: unknown): Verdict {
   if (error instanceof SpiffeSidecarError) {
-    const rule = "rule" in error && typeof error.rule === "string" ? error.rule : error.code;
+    const rule = error instanceof RuleViolationError ? error.rule : error.code;
     return { valid: false, rule, reason: error.message };
   }
   throw error;
