@@ -1,14 +1,15 @@
-import "reflect-metadata";
-import {
-  BasicConstraintsExtension,
-  ExtendedKeyUsageExtension,
-  KeyUsageFlags,
-  KeyUsagesExtension,
-  SubjectAlternativeNameExtension,
-  X509Certificate as PeculiarCertificate,
-} from "@peculiar/x509";
 import { createHash, X509Certificate, type KeyObject } from "node:crypto";
 import { describeError, SpiffeSidecarError } from "../errors.js";
+import {
+  decodeBasicConstraints,
+  decodeExtKeyUsage,
+  decodeKeyUsageBits,
+  decodeUriSans,
+  readTbsFields,
+  serialHexOf,
+  type RawExtension,
+  type TbsFields,
+} from "./certificate-der.js";
 import { readDerHeader, SEQUENCE_TAG, type DerHeader } from "./der.js";
 
 /** DER that is not one well-formed X.509 certificate. */
@@ -83,23 +84,24 @@ export interface ParsedCertificate {
 }
 
 /**
- * Parses one DER certificate. `@peculiar/x509` reads the extensions; Node (OpenSSL) parses the
- * whole structure and supplies the public key. Neither rejects bytes after the certificate (Go
- * does: go-spiffe's `corrupted.pem` has a duplicated base64 line), so the outer SEQUENCE must
- * span exactly the given bytes.
+ * Parses one DER certificate. Node (OpenSSL) parses the whole structure and supplies the
+ * public key and the names; the extensions the SPIFFE rules evaluate are read from the DER
+ * (`certificate-der.ts`), which keeps a general ASN.1 library off the sidecar's update path.
+ * Neither rejects bytes after the certificate (Go does: go-spiffe's `corrupted.pem` has a
+ * duplicated base64 line), so the outer SEQUENCE must span exactly the given bytes.
  */
 export function parseCertificate(der: Uint8Array): ParsedCertificate {
   checkOuterSequence(der);
   const exact = new Uint8Array(der);
   let node: X509Certificate;
-  let peculiar: PeculiarCertificate;
+  let tbs: TbsFields;
   try {
     node = new X509Certificate(exact);
-    peculiar = new PeculiarCertificate(exact);
+    tbs = readTbsFields(exact);
   } catch (error: unknown) {
     throw new CertificateError(`malformed certificate: ${describeError(error)}`, { cause: error });
   }
-  return readFields(exact, node, peculiar);
+  return readFields(exact, node, tbs);
 }
 
 function checkOuterSequence(der: Uint8Array): void {
@@ -123,29 +125,38 @@ function checkOuterSequence(der: Uint8Array): void {
   }
 }
 
-function readFields(der: Uint8Array, node: X509Certificate, peculiar: PeculiarCertificate): ParsedCertificate {
-  const extensionOids = peculiar.extensions.map((extension) => extension.type);
+/** RFC 4514-style `C=US, O=SPIFFE` from OpenSSL's one-attribute-per-line form. */
+function distinguishedName(multiline: string): string {
+  return multiline.split("\n").join(", ");
+}
+
+function readFields(der: Uint8Array, node: X509Certificate, tbs: TbsFields): ParsedCertificate {
+  const extensionOids = tbs.extensions.map((extension) => extension.oid);
   const duplicate = extensionOids.find((oid, index) => extensionOids.indexOf(oid) !== index);
   if (duplicate !== undefined) {
     throw new CertificateError(`malformed certificate: extension ${duplicate} appears more than once (RFC 5280 §4.2)`);
   }
+  const extension = (oid: string): RawExtension | undefined => tbs.extensions.find((candidate) => candidate.oid === oid);
   try {
-    const basicConstraints = peculiar.getExtension(BasicConstraintsExtension);
-    const keyUsage = peculiar.getExtension(KeyUsagesExtension);
+    const basicConstraints = extension(OID_BASIC_CONSTRAINTS);
+    const { isCa, pathLenConstraint } = basicConstraints === undefined ? { isCa: false, pathLenConstraint: undefined } : decodeBasicConstraints(basicConstraints.value);
+    const keyUsage = extension(OID_KEY_USAGE);
+    const extKeyUsage = extension(OID_EXT_KEY_USAGE);
+    const subjectAltName = extension(OID_SUBJECT_ALT_NAME);
     return {
       der,
-      serialHex: peculiar.serialNumber.toLowerCase(),
-      subject: peculiar.subject,
-      issuer: peculiar.issuer,
-      notBefore: peculiar.notBefore,
-      notAfter: peculiar.notAfter,
-      isCa: basicConstraints?.ca ?? false,
-      pathLenConstraint: basicConstraints?.pathLength,
-      keyUsage: keyUsage === null ? undefined : keyUsageNames(keyUsage.usages),
+      serialHex: serialHexOf(tbs.serial),
+      subject: distinguishedName(node.subject),
+      issuer: distinguishedName(node.issuer),
+      notBefore: tbs.notBefore,
+      notAfter: tbs.notAfter,
+      isCa,
+      pathLenConstraint,
+      keyUsage: keyUsage === undefined ? undefined : keyUsageNames(decodeKeyUsageBits(keyUsage.value)),
       keyUsageCritical: keyUsage?.critical ?? false,
-      extKeyUsage: Array.from(peculiar.getExtension(ExtendedKeyUsageExtension)?.usages ?? [], String),
-      uriSans: uriSubjectAltNames(peculiar),
-      criticalExtensions: peculiar.extensions.filter((extension) => extension.critical).map((e) => e.type),
+      extKeyUsage: extKeyUsage === undefined ? [] : decodeExtKeyUsage(extKeyUsage.value),
+      uriSans: subjectAltName === undefined ? [] : decodeUriSans(subjectAltName.value),
+      criticalExtensions: tbs.extensions.filter((candidate) => candidate.critical).map((candidate) => candidate.oid),
       publicKey: node.publicKey,
       fingerprintSha256: createHash("sha256").update(der).digest("hex"),
       x509: node,
@@ -155,14 +166,8 @@ function readFields(der: Uint8Array, node: X509Certificate, peculiar: PeculiarCe
   }
 }
 
-function keyUsageNames(flags: number): ReadonlySet<KeyUsageName> {
-  return new Set(KEY_USAGE_NAMES.filter((name) => (flags & KeyUsageFlags[name]) !== 0));
-}
-
-function uriSubjectAltNames(peculiar: PeculiarCertificate): string[] {
-  const san = peculiar.getExtension(SubjectAlternativeNameExtension);
-  if (san === null) return [];
-  return san.names.items.filter((name) => name.type === "url").map((name) => name.value);
+function keyUsageNames(bits: readonly boolean[]): ReadonlySet<KeyUsageName> {
+  return new Set(KEY_USAGE_NAMES.filter((_, bit) => bits[bit] === true));
 }
 
 /** True when `now` lies within [notBefore, notAfter], both ends included (RFC 5280 §4.1.2.5). */

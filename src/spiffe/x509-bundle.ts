@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describeError, SpiffeSidecarError } from "../errors.js";
 import { parseCertificate, type ParsedCertificate } from "./certificate.js";
 import { concatDer, splitDerSequence } from "./der.js";
@@ -77,10 +78,36 @@ export function parseX509BundlePem(trustDomain: TrustDomain, pemText: string): X
   return x509BundleFromCertificates(trustDomain, parseEach(trustDomain, blocks.map((block) => block.der)));
 }
 
+/**
+ * Authorities parsed before, by the SHA-256 of their DER. Every Workload API update carries
+ * every bundle again (SPIFFE Workload API §4.3), and CAs change only when they rotate, so an
+ * update re-parses only what is new; with many federated trust domains, parsing is otherwise
+ * most of an update's cost. Least recently used entries go first once the cache is full.
+ */
+const authorityCache = new Map<string, ParsedCertificate>();
+const AUTHORITY_CACHE_LIMIT = 4096;
+
+function parseAuthority(der: Uint8Array): ParsedCertificate {
+  const key = createHash("sha256").update(der).digest("hex");
+  const cached = authorityCache.get(key);
+  if (cached !== undefined) {
+    authorityCache.delete(key);
+    authorityCache.set(key, cached);
+    return cached;
+  }
+  const parsed = parseCertificate(der);
+  authorityCache.set(key, parsed);
+  if (authorityCache.size > AUTHORITY_CACHE_LIMIT) {
+    const [oldest] = authorityCache.keys();
+    if (oldest !== undefined) authorityCache.delete(oldest);
+  }
+  return parsed;
+}
+
 function parseEach(trustDomain: TrustDomain, ders: readonly Uint8Array[]): ParsedCertificate[] {
   return ders.map((der, index) => {
     try {
-      return parseCertificate(der);
+      return parseAuthority(der);
     } catch (error: unknown) {
       throw bundleError(trustDomain, `certificate ${index + 1}: ${describeError(error)}`, error);
     }

@@ -76,9 +76,21 @@ export function federatedBundleCertificates(bundle: X509Bundle, options: X509Sel
   return keepUnexpired(bundle.authorities, (certificate) => certificate, options, now);
 }
 
+/** PEM of certificates already encoded: bundle authorities recur in every update, parsed once (x509-bundle.ts). */
+const pemByCertificate = new WeakMap<ParsedCertificate, string>();
+
+function certificatePem(certificate: ParsedCertificate): string {
+  let pem = pemByCertificate.get(certificate);
+  if (pem === undefined) {
+    pem = encodePem(CERTIFICATE_BLOCK, certificate.der);
+    pemByCertificate.set(certificate, pem);
+  }
+  return pem;
+}
+
 /** `CERTIFICATE` blocks as Go's `pem.EncodeToMemory` writes them, concatenated; empty for none. */
 export function certificatesPem(certificates: readonly ParsedCertificate[]): string {
-  return certificates.map((certificate) => encodePem(CERTIFICATE_BLOCK, certificate.der)).join("");
+  return certificates.map(certificatePem).join("");
 }
 
 /** The private key as a PKCS#8 `PRIVATE KEY` block (spiffe-helper's `MarshalPKCS8PrivateKey`). */
