@@ -2,9 +2,6 @@
 import { readFileSync } from "node:fs";
 import { describeError } from "../errors.js";
 import { ExitCode } from "./exit-codes.js";
-import { runDemo } from "./demo.js";
-import { runInspect } from "./inspect.js";
-import { runConfigCommand } from "./run-command.js";
 import { UsageError } from "./usage-error.js";
 
 const HELP = `spiffe-sidecar: SPIFFE workload identity for unmodified applications
@@ -40,6 +37,13 @@ function readVersion(): string {
   }
   return "unknown";
 }
+
+// Each command loads only its own modules: the demo brings the fake agent and inspect its
+// reports, which would otherwise add to every sidecar's start-up time and memory.
+const runInspect = async (argv: readonly string[]): Promise<number> => (await import("./inspect.js")).runInspect(argv);
+const runDemo = async (argv: readonly string[]): Promise<number> => (await import("./demo.js")).runDemo(argv);
+const runConfigCommand = async (...args: Parameters<typeof import("./run-command.js").runConfigCommand>): Promise<number> =>
+  (await import("./run-command.js")).runConfigCommand(...args);
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -1,4 +1,3 @@
-import { execa } from "execa";
 import { explainSpawnFailure } from "../child/child-exit.js";
 import { NotifyError, notifyFailed, notifySucceeded } from "./notifier.js";
 import type { AppNotifier, NotifyResult } from "./notifier.js";
@@ -81,6 +80,9 @@ export class ExecHookNotifier implements AppNotifier {
 
   async notify(): Promise<NotifyResult> {
     const tail = new LineTail(this.#tailLines);
+    // Loaded on the first run: execa is over a hundred modules that a sidecar without a hook
+    // would load at every start for nothing.
+    const { execa } = await import("execa");
     const result = await execa(this.#command, this.#args, {
       reject: false,
       shell: this.#shell,

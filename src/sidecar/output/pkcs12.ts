@@ -1,5 +1,6 @@
 import { createCipheriv, createHash, createHmac, pbkdf2Sync } from "node:crypto";
-import forge from "node-forge";
+import { createRequire } from "node:module";
+import type forgeModule from "node-forge";
 
 /**
  * PKCS#12 (RFC 7292) keystores and truststores for Java and other PKCS#12 readers, in the
@@ -40,20 +41,29 @@ const SHA_256_BYTES = 32;
 /** The PKCS#12 KDF's diversifier for MAC keys (RFC 7292 Appendix B.3). */
 const KDF_ID_MAC = 3;
 
-type Asn1 = forge.asn1.Asn1;
-const { asn1 } = forge;
+type Forge = typeof forgeModule;
+type Asn1 = forgeModule.asn1.Asn1;
+let loadedForge: Forge | undefined;
+
+/** Loaded on first use: only PKCS#12 outputs need node-forge, and every sidecar would pay its load time and memory. */
+function forge(): Forge {
+  loadedForge ??= createRequire(import.meta.url)("node-forge") as Forge;
+  return loadedForge;
+}
+
+const asn1 = (): Forge["asn1"] => forge().asn1;
 
 const binary = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("binary");
-const sequence = (items: Asn1[]): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, items);
-const setOf = (items: Asn1[]): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SET, true, items);
-const oid = (dotted: string): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(dotted).getBytes());
-const octets = (bytes: Uint8Array): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, binary(bytes));
+const sequence = (items: Asn1[]): Asn1 => asn1().create(asn1().Class.UNIVERSAL, asn1().Type.SEQUENCE, true, items);
+const setOf = (items: Asn1[]): Asn1 => asn1().create(asn1().Class.UNIVERSAL, asn1().Type.SET, true, items);
+const oid = (dotted: string): Asn1 => asn1().create(asn1().Class.UNIVERSAL, asn1().Type.OID, false, asn1().oidToDer(dotted).getBytes());
+const octets = (bytes: Uint8Array): Asn1 => asn1().create(asn1().Class.UNIVERSAL, asn1().Type.OCTETSTRING, false, binary(bytes));
 const integer = (value: number): Asn1 =>
-  asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, asn1.integerToDer(value).getBytes());
-const nullValue = (): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, "");
-const bmpString = (text: string): Asn1 => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BMPSTRING, false, text);
-const explicit0 = (inner: Asn1): Asn1 => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [inner]);
-const toDer = (node: Asn1): Buffer => Buffer.from(asn1.toDer(node).getBytes(), "binary");
+  asn1().create(asn1().Class.UNIVERSAL, asn1().Type.INTEGER, false, asn1().integerToDer(value).getBytes());
+const nullValue = (): Asn1 => asn1().create(asn1().Class.UNIVERSAL, asn1().Type.NULL, false, "");
+const bmpString = (text: string): Asn1 => asn1().create(asn1().Class.UNIVERSAL, asn1().Type.BMPSTRING, false, text);
+const explicit0 = (inner: Asn1): Asn1 => asn1().create(asn1().Class.CONTEXT_SPECIFIC, 0, true, [inner]);
+const toDer = (node: Asn1): Buffer => Buffer.from(asn1().toDer(node).getBytes(), "binary");
 const attribute = (type: string, values: Asn1[]): Asn1 => sequence([oid(type), setOf(values)]);
 
 export interface Pkcs12KeyStoreInput {
@@ -126,13 +136,13 @@ function shroudedKey(privateKeyDer: Uint8Array, password: string, salt: Buffer, 
 /** The PFX: the authenticated safe wrapped in `data`, then MacData with HMAC-SHA-256 (RFC 7292 §4). */
 function pfx(contentInfos: Asn1[], password: string, macSalt: Buffer): Uint8Array {
   const authenticatedSafe = toDer(sequence(contentInfos));
-  const macKey = forge.pkcs12.generateKey(
+  const macKey = forge().pkcs12.generateKey(
     password,
-    forge.util.createBuffer(macSalt.toString("binary")),
+    forge().util.createBuffer(macSalt.toString("binary")),
     KDF_ID_MAC,
     PKCS12_ITERATIONS,
     SHA_256_BYTES,
-    forge.md.sha256.create(),
+    forge().md.sha256.create(),
   );
   const mac = createHmac("sha256", Buffer.from(macKey.getBytes(), "binary")).update(authenticatedSafe).digest();
   const macData = sequence([

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { OutputFile } from "../output/output-options.js";
@@ -47,6 +48,8 @@ function assertDistinctPaths(files: readonly OutputFile[]): void {
  */
 export class AtomicFileWriter implements FileWriter {
   readonly #queue = new SerialQueue();
+  /** SHA-256 of what this writer last put at each path, so a file it must replace anyway is not read back first. */
+  readonly #lastWritten = new Map<string, string>();
 
   writeFiles(files: readonly OutputFile[]): Promise<WriteResult> {
     return this.#queue.run(() => {
@@ -66,7 +69,17 @@ export class AtomicFileWriter implements FileWriter {
   async #write(files: readonly OutputFile[]): Promise<WriteResult> {
     const result: WriteResult = { changed: [], repaired: [], unchanged: [] };
     const pending: OutputFile[] = [];
-    for (const file of files) {
+    const digests = files.map((file) => contentDigest(file.contents));
+    for (const [index, file] of files.entries()) {
+      const digest = digests[index];
+      const previous = this.#lastWritten.get(file.path);
+      // New content replaces the file whatever it holds now; only content equal to our last
+      // write needs the disk's view, to repair a drifted mode or an edited file.
+      if (previous !== undefined && previous !== digest) {
+        result.changed.push(file.path);
+        pending.push(file);
+        continue;
+      }
       const current = await readCurrentFile(file.path);
       if (current !== undefined && sameContents(current, file)) {
         if (sameMetadata(current, file)) {
@@ -79,21 +92,29 @@ export class AtomicFileWriter implements FileWriter {
       }
       pending.push(file);
     }
+    for (const path of pending.map((file) => file.path)) this.#lastWritten.delete(path);
     if (pending.length > 0) await this.#commit(await this.#stage(pending));
+    files.forEach((file, index) => this.#lastWritten.set(file.path, digests[index] ?? ""));
     return result;
   }
 
+  /**
+   * Creates every temp file at once: each waits on its own fsync, so the update's latency is
+   * the slowest fsync rather than their sum. Nothing is visible until #commit renames.
+   */
   async #stage(files: readonly OutputFile[]): Promise<StagedFile[]> {
-    const staged: StagedFile[] = [];
-    try {
-      for (const file of files) {
+    const attempts = await Promise.allSettled(
+      files.map(async (file): Promise<StagedFile> => {
         const tempPath = tempPathFor(file.path);
         await createDurableFile(tempPath, file.contents, file, file.path);
-        staged.push({ file, tempPath });
-      }
-    } catch (error: unknown) {
+        return { file, tempPath };
+      }),
+    );
+    const staged = attempts.flatMap((attempt) => (attempt.status === "fulfilled" ? [attempt.value] : []));
+    const failure = attempts.find((attempt): attempt is PromiseRejectedResult => attempt.status === "rejected");
+    if (failure !== undefined) {
       await removeTemps(staged);
-      throw error;
+      throw failure.reason;
     }
     return staged;
   }
@@ -115,6 +136,7 @@ export class AtomicFileWriter implements FileWriter {
     const removed: string[] = [];
     for (const path of paths) {
       try {
+        this.#lastWritten.delete(path);
         await unlink(path);
         removed.push(path);
       } catch (error: unknown) {
@@ -124,6 +146,10 @@ export class AtomicFileWriter implements FileWriter {
     await syncDirectories(removed);
     return removed;
   }
+}
+
+function contentDigest(contents: Uint8Array): string {
+  return createHash("sha256").update(contents).digest("base64");
 }
 
 async function removeTemps(staged: readonly StagedFile[]): Promise<void> {
