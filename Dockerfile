@@ -5,6 +5,7 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/bundle.mjs ./scripts/bundle.mjs
 COPY src ./src
 RUN npm run build
 
@@ -15,13 +16,13 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /src/dist ./dist
-# `spiffe-sidecar demo` runs this as its app, found relative to dist/cli.
+# `spiffe-sidecar demo` runs this as its app, found relative to dist/bin.
 COPY examples/demo/reload-printer.mjs ./examples/demo/reload-printer.mjs
 # The usual mount points for the agent socket and the output files, owned by the unprivileged
 # user so that a fresh named volume mounted there (docker compose) is writable by it too.
-RUN ln -s /app/dist/cli/spiffe-sidecar.js /usr/local/bin/spiffe-sidecar \
- && ln -s /app/dist/cli/spiffe-fake-agent.js /usr/local/bin/spiffe-fake-agent \
- && chmod +x /app/dist/cli/*.js \
+RUN ln -s /app/dist/bin/spiffe-sidecar.js /usr/local/bin/spiffe-sidecar \
+ && ln -s /app/dist/bin/spiffe-fake-agent.js /usr/local/bin/spiffe-fake-agent \
+ && chmod +x /app/dist/bin/spiffe-*.js \
  && install -d -o node -g node /run/spire/agent/public /run/identity
 # The node image's unprivileged user (uid 1000); the files it writes belong to it unless
 # file_owner/file_group say otherwise. Its home is writable, so `demo` and relative paths work.

@@ -308,13 +308,13 @@ describe("the root Dockerfile", () => {
     assert.ok(user !== undefined && user !== "root" && user !== "0", `final USER is ${String(user)}`);
     assert.deepEqual(JSON.parse(finalStage.find((step) => step.op === "ENTRYPOINT")?.args ?? "null"), ["spiffe-sidecar"]);
 
-    // `demo` finds its app relative to dist/cli: the image must hold it there.
+    // `demo` finds its app relative to dist/bin: the image must hold it there.
     const demoRelative = /new URL\("([^"]+reload-printer\.mjs)"/.exec(await readFile(join(repo, "src/cli/demo.ts"), "utf8"))?.[1];
     const appDir = finalStage.find((step) => step.op === "WORKDIR")?.args ?? "/";
     const copies = finalStage.filter((step) => step.op === "COPY").map((step) => step.args.split(/\s+/));
     const distTarget = posix.resolve(appDir, copies.find((args) => args.includes("/src/dist"))?.at(-1) ?? "");
     const demoTarget = copies.find((args) => args[0] === "examples/demo/reload-printer.mjs")?.at(-1);
-    assert.equal(posix.resolve(appDir, demoTarget ?? ""), posix.resolve(distTarget, "cli", String(demoRelative)));
+    assert.equal(posix.resolve(appDir, demoTarget ?? ""), posix.resolve(distTarget, "bin", String(demoRelative)));
 
     const ignored = (await readFile(join(repo, ".dockerignore"), "utf8")).split("\n").map((line) => line.trim()).filter(Boolean);
     for (const args of steps.filter((step) => step.op === "COPY" && !step.args.startsWith("--from")).map((step) => step.args.split(/\s+/))) {

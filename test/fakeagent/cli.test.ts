@@ -12,7 +12,7 @@ import { repoRoot } from "../support/vectors.js";
 import { rawClient, record, startTestAgent, tempDir, timeout, unaryCall, withHeader } from "./support.js";
 import type { FakeAgent } from "../../src/fakeagent/server.js";
 
-const builtCli = join(repoRoot, "dist/cli/spiffe-fake-agent.js");
+const builtCli = join(repoRoot, "dist/bin/spiffe-fake-agent.js");
 const sourceCli = join(repoRoot, "src/cli/spiffe-fake-agent.ts");
 
 /** The newest source the built CLI is made from; an older build would test stale code. */

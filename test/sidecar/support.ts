@@ -131,7 +131,7 @@ export const toldApp =
     line.notifier === notifier && typeof line.msg === "string" && line.msg.startsWith("told the app");
 
 /**
- * The built sidecar (`node dist/cli/spiffe-sidecar.js`) as a real child process: its JSON log
+ * The built sidecar (`node dist/bin/spiffe-sidecar.js`) as a real child process: its JSON log
  * lines are parsed as they arrive, and every wait fails early, with the log, if it exits.
  */
 export class SidecarProcess {

@@ -8,8 +8,8 @@ export interface CliResult {
 }
 
 /** The built entry points: tests exercise what users run, so `npm test` builds first. */
-export const sidecarBin = fileURLToPath(new URL("../../dist/cli/spiffe-sidecar.js", import.meta.url));
-export const fakeAgentBin = fileURLToPath(new URL("../../dist/cli/spiffe-fake-agent.js", import.meta.url));
+export const sidecarBin = fileURLToPath(new URL("../../dist/bin/spiffe-sidecar.js", import.meta.url));
+export const fakeAgentBin = fileURLToPath(new URL("../../dist/bin/spiffe-fake-agent.js", import.meta.url));
 
 /** Runs a CLI to completion and collects its output. */
 export function runCli(bin: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
