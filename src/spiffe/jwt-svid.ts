@@ -352,10 +352,31 @@ async function verifySignature(token: string, jwk: JsonWebKey, alg: JwtSvidAlgor
   }
 }
 
+/**
+ * Authorities already imported, per bundle key object and algorithm: a bundle outlives many
+ * tokens (50 audiences refresh 50 tokens against the same key), and an import costs more than
+ * the signature check.
+ */
+const importedAuthorities = new WeakMap<JsonWebKey, Map<JwtSvidAlgorithm, Promise<CryptoKey>>>();
+
 /** Imports only the public members, so a stray `alg`, `use` or `key_ops` cannot change how jose reads the key. */
 function importAuthority(importJWK: typeof import("jose").importJWK, jwk: JsonWebKey, alg: JwtSvidAlgorithm): Promise<CryptoKey> {
-  if (jwk.kty === "RSA") return importJWK({ kty: "RSA" as const, n: String(jwk.n), e: String(jwk.e) }, alg);
-  return importJWK({ kty: "EC" as const, crv: String(jwk.crv), x: String(jwk.x), y: String(jwk.y) }, alg);
+  let byAlgorithm = importedAuthorities.get(jwk);
+  if (byAlgorithm === undefined) {
+    byAlgorithm = new Map();
+    importedAuthorities.set(jwk, byAlgorithm);
+  }
+  let imported = byAlgorithm.get(alg);
+  if (imported === undefined) {
+    imported =
+      jwk.kty === "RSA"
+        ? importJWK({ kty: "RSA" as const, n: String(jwk.n), e: String(jwk.e) }, alg)
+        : importJWK({ kty: "EC" as const, crv: String(jwk.crv), x: String(jwk.x), y: String(jwk.y) }, alg);
+    // A key that cannot be imported is not remembered: the error is reported on every token.
+    imported.catch(() => byAlgorithm.delete(alg));
+    byAlgorithm.set(alg, imported);
+  }
+  return imported;
 }
 
 /** go-jose `Claims.ValidateWithLeeway` semantics: each bound is widened by the leeway. */

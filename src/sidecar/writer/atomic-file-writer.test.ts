@@ -4,6 +4,7 @@ import { once } from "node:events";
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import type { OutputFile } from "../output/output-options.js";
 import { AtomicFileWriter, cleanupStaleTemps } from "./atomic-file-writer.js";
@@ -86,6 +87,32 @@ describe("AtomicFileWriter", () => {
     const repaired = await stat(target);
     assert.equal(repaired.mode & 0o7777, 0o600);
     assert.notEqual(repaired.ino, drifted.ino, "the visible file must be replaced, not chmod'ed in place");
+  });
+
+  it("replaces a file edited in place to the same size after our write", async () => {
+    const dir = await freshDir("edited");
+    const writer = new AtomicFileWriter();
+    const target = join(dir, "svid.pem");
+    await writer.writeFiles([file(target, "cert-A")]);
+    // Kernels before 6.13 stamp change times from a clock that ticks every few milliseconds;
+    // an edit within the same tick as our write is the one case the stamp cannot see.
+    await delay(20);
+    await writeFile(target, "cert-B");
+    assert.deepEqual(await writer.writeFiles([file(target, "cert-A")]), { changed: [target], repaired: [], unchanged: [] });
+    assert.equal(await readFile(target, "utf8"), "cert-A");
+  });
+
+  it("judges a file someone else put back with our content as unchanged, and repairs its mode", async () => {
+    const dir = await freshDir("replaced");
+    const writer = new AtomicFileWriter();
+    const target = join(dir, "svid.pem");
+    await writer.writeFiles([file(target, "cert", 0o600)]);
+    await rm(target);
+    await writeFile(target, "cert", { mode: 0o644 });
+    await chmod(target, 0o644);
+    assert.deepEqual(await writer.writeFiles([file(target, "cert", 0o600)]), { changed: [], repaired: [target], unchanged: [] });
+    assert.equal((await stat(target)).mode & 0o7777, 0o600);
+    assert.deepEqual(await writer.writeFiles([file(target, "cert", 0o600)]), { changed: [], repaired: [], unchanged: [target] });
   });
 
   it("sets and re-applies the owner", { skip: isRoot ? false : "needs root to give files away" }, async () => {

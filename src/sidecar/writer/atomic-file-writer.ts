@@ -4,6 +4,7 @@ import { dirname } from "node:path";
 import type { OutputFile } from "../output/output-options.js";
 import {
   createDurableFile,
+  fileStamp,
   readCurrentFile,
   removeMatching,
   renameOver,
@@ -14,6 +15,12 @@ import {
   tempPathFor,
 } from "./file-ops.js";
 import { fileWriteError, SerialQueue, type FileWriter, type WriteResult } from "./file-writer.js";
+
+/** Our last write to a path: its content's SHA-256, the metadata asked for, and the file's stamp after it. */
+interface LastWrite extends Pick<OutputFile, "mode" | "uid" | "gid"> {
+  readonly digest: string;
+  readonly stamp: string;
+}
 
 interface StagedFile {
   readonly file: OutputFile;
@@ -48,8 +55,8 @@ function assertDistinctPaths(files: readonly OutputFile[]): void {
  */
 export class AtomicFileWriter implements FileWriter {
   readonly #queue = new SerialQueue();
-  /** SHA-256 of what this writer last put at each path, so a file it must replace anyway is not read back first. */
-  readonly #lastWritten = new Map<string, string>();
+  /** What this writer last left at each path, so that most writes need not read files back. */
+  readonly #lastWritten = new Map<string, LastWrite>();
 
   writeFiles(files: readonly OutputFile[]): Promise<WriteResult> {
     return this.#queue.run(() => {
@@ -71,19 +78,26 @@ export class AtomicFileWriter implements FileWriter {
     const pending: OutputFile[] = [];
     const digests = files.map((file) => contentDigest(file.contents));
     for (const [index, file] of files.entries()) {
-      const digest = digests[index];
+      const digest = digests[index] ?? "";
       const previous = this.#lastWritten.get(file.path);
-      // New content replaces the file whatever it holds now; only content equal to our last
-      // write needs the disk's view, to repair a drifted mode or an edited file.
-      if (previous !== undefined && previous !== digest) {
+      // New content replaces the file whatever it holds now. Content equal to our last write
+      // needs the disk's view, to repair a drifted mode or an edited file; an unchanged stamp
+      // says nobody touched the file since, without reading it (50 JWT-SVID files otherwise
+      // cost 50 reads on every token refresh).
+      if (previous !== undefined && previous.digest !== digest) {
         result.changed.push(file.path);
         pending.push(file);
+        continue;
+      }
+      if (previous !== undefined && sameRequest(previous, file) && previous.stamp === fileStamp(file.path)) {
+        result.unchanged.push(file.path);
         continue;
       }
       const current = await readCurrentFile(file.path);
       if (current !== undefined && sameContents(current, file)) {
         if (sameMetadata(current, file)) {
           result.unchanged.push(file.path);
+          this.#remember(file, digest);
           continue;
         }
         result.repaired.push(file.path);
@@ -94,8 +108,14 @@ export class AtomicFileWriter implements FileWriter {
     }
     for (const path of pending.map((file) => file.path)) this.#lastWritten.delete(path);
     if (pending.length > 0) await this.#commit(await this.#stage(pending));
-    files.forEach((file, index) => this.#lastWritten.set(file.path, digests[index] ?? ""));
+    for (const file of pending) this.#remember(file, contentDigest(file.contents));
     return result;
+  }
+
+  #remember(file: OutputFile, digest: string): void {
+    const stamp = fileStamp(file.path);
+    if (stamp === undefined) return;
+    this.#lastWritten.set(file.path, { digest, stamp, mode: file.mode, uid: file.uid, gid: file.gid });
   }
 
   /**
@@ -146,6 +166,11 @@ export class AtomicFileWriter implements FileWriter {
     await syncDirectories(removed);
     return removed;
   }
+}
+
+/** The same mode and owner asked for as last time (a stamp says what the disk holds, not what we want). */
+function sameRequest(previous: LastWrite, file: OutputFile): boolean {
+  return previous.mode === file.mode && previous.uid === file.uid && previous.gid === file.gid;
 }
 
 function contentDigest(contents: Uint8Array): string {

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsync, lstatSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { readdir, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -114,6 +114,24 @@ export async function readCurrentFile(path: string): Promise<CurrentFile | undef
     throw fileWriteError("read", path, error);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * What any change to the regular file at `path` alters: another file renamed over it changes
+ * the inode; a write, chmod or chown moves the change time and usually the size, mode or owner.
+ * Undefined when there is no regular file. One lstat(2), against four calls to read it back.
+ * Blind spot: a same-size rewrite in place within one tick of the kernel's coarse clock after
+ * our write (a few milliseconds, before Linux 6.13's fine-grained change times); it is caught
+ * at the next content change.
+ */
+export function fileStamp(path: string): string | undefined {
+  try {
+    const stats = lstatSync(path, { bigint: true });
+    if (!stats.isFile()) return undefined;
+    return [stats.dev, stats.ino, stats.ctimeNs, stats.size, stats.mode, stats.uid, stats.gid].join(":");
+  } catch {
+    return undefined;
   }
 }
 
