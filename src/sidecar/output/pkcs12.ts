@@ -51,19 +51,22 @@ function forge(): Forge {
   return loadedForge;
 }
 
-const asn1 = (): Forge["asn1"] => forge().asn1;
+/** A universal-class element; `value` is the children of a constructed one, else the content octets. */
+function universal(type: keyof typeof forgeModule.asn1.Type, constructed: boolean, value: Asn1[] | string): Asn1 {
+  const { asn1 } = forge();
+  return asn1.create(asn1.Class.UNIVERSAL, asn1.Type[type], constructed, value);
+}
 
 const binary = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("binary");
-const sequence = (items: Asn1[]): Asn1 => asn1().create(asn1().Class.UNIVERSAL, asn1().Type.SEQUENCE, true, items);
-const setOf = (items: Asn1[]): Asn1 => asn1().create(asn1().Class.UNIVERSAL, asn1().Type.SET, true, items);
-const oid = (dotted: string): Asn1 => asn1().create(asn1().Class.UNIVERSAL, asn1().Type.OID, false, asn1().oidToDer(dotted).getBytes());
-const octets = (bytes: Uint8Array): Asn1 => asn1().create(asn1().Class.UNIVERSAL, asn1().Type.OCTETSTRING, false, binary(bytes));
-const integer = (value: number): Asn1 =>
-  asn1().create(asn1().Class.UNIVERSAL, asn1().Type.INTEGER, false, asn1().integerToDer(value).getBytes());
-const nullValue = (): Asn1 => asn1().create(asn1().Class.UNIVERSAL, asn1().Type.NULL, false, "");
-const bmpString = (text: string): Asn1 => asn1().create(asn1().Class.UNIVERSAL, asn1().Type.BMPSTRING, false, text);
-const explicit0 = (inner: Asn1): Asn1 => asn1().create(asn1().Class.CONTEXT_SPECIFIC, 0, true, [inner]);
-const toDer = (node: Asn1): Buffer => Buffer.from(asn1().toDer(node).getBytes(), "binary");
+const sequence = (items: Asn1[]): Asn1 => universal("SEQUENCE", true, items);
+const setOf = (items: Asn1[]): Asn1 => universal("SET", true, items);
+const oid = (dotted: string): Asn1 => universal("OID", false, forge().asn1.oidToDer(dotted).getBytes());
+const octets = (bytes: Uint8Array): Asn1 => universal("OCTETSTRING", false, binary(bytes));
+const integer = (value: number): Asn1 => universal("INTEGER", false, forge().asn1.integerToDer(value).getBytes());
+const nullValue = (): Asn1 => universal("NULL", false, "");
+const bmpString = (text: string): Asn1 => universal("BMPSTRING", false, text);
+const explicit0 = (inner: Asn1): Asn1 => forge().asn1.create(forge().asn1.Class.CONTEXT_SPECIFIC, 0, true, [inner]);
+const toDer = (node: Asn1): Buffer => Buffer.from(forge().asn1.toDer(node).getBytes(), "binary");
 const attribute = (type: string, values: Asn1[]): Asn1 => sequence([oid(type), setOf(values)]);
 
 export interface Pkcs12KeyStoreInput {
