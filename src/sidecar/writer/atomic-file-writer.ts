@@ -75,10 +75,10 @@ export class AtomicFileWriter implements FileWriter {
 
   async #write(files: readonly OutputFile[]): Promise<WriteResult> {
     const result: WriteResult = { changed: [], repaired: [], unchanged: [] };
-    const pending: OutputFile[] = [];
-    const digests = files.map((file) => contentDigest(file.contents));
-    for (const [index, file] of files.entries()) {
-      const digest = digests[index] ?? "";
+    /** The files to write, with their content digests, remembered once they are written. */
+    const pending = new Map<OutputFile, string>();
+    for (const file of files) {
+      const digest = contentDigest(file.contents);
       const previous = this.#lastWritten.get(file.path);
       // New content replaces the file whatever it holds now. Content equal to our last write
       // needs the disk's view, to repair a drifted mode or an edited file; an unchanged stamp
@@ -86,14 +86,14 @@ export class AtomicFileWriter implements FileWriter {
       // cost 50 reads on every token refresh).
       if (previous !== undefined && previous.digest !== digest) {
         result.changed.push(file.path);
-        pending.push(file);
+        pending.set(file, digest);
         continue;
       }
       if (previous !== undefined && sameRequest(previous, file) && previous.stamp === fileStamp(file.path)) {
         result.unchanged.push(file.path);
         continue;
       }
-      const current = await readCurrentFile(file.path);
+      const current = readCurrentFile(file.path);
       if (current !== undefined && sameContents(current, file)) {
         if (sameMetadata(current, file)) {
           result.unchanged.push(file.path);
@@ -104,11 +104,12 @@ export class AtomicFileWriter implements FileWriter {
       } else {
         result.changed.push(file.path);
       }
-      pending.push(file);
+      pending.set(file, digest);
     }
-    for (const path of pending.map((file) => file.path)) this.#lastWritten.delete(path);
-    if (pending.length > 0) await this.#commit(await this.#stage(pending));
-    for (const file of pending) this.#remember(file, contentDigest(file.contents));
+    // Forgotten first: should the write fail halfway, the next one reads the disk again.
+    for (const file of pending.keys()) this.#lastWritten.delete(file.path);
+    if (pending.size > 0) await this.#commit(await this.#stage([...pending.keys()]));
+    for (const [file, digest] of pending) this.#remember(file, digest);
     return result;
   }
 
@@ -142,7 +143,7 @@ export class AtomicFileWriter implements FileWriter {
   async #commit(staged: readonly StagedFile[]): Promise<void> {
     for (const [index, { file, tempPath }] of staged.entries()) {
       try {
-        await renameOver(tempPath, file.path);
+        renameOver(tempPath, file.path);
       } catch (error: unknown) {
         await removeTemps(staged.slice(index));
         await syncDirectories(staged.slice(0, index).map((item) => item.file.path));

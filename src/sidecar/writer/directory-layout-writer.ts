@@ -127,7 +127,7 @@ export class DirectoryLayoutWriter implements FileWriter {
     const removedNames = new Set(removals.map((path) => this.#nameOf(path)).filter((name) => existing.has(name)));
     const plan: VersionPlan = { write: [], keep: [], keepFrom: current };
     for (const [name, file] of upsertNames) {
-      const onDisk = current === undefined ? undefined : await readCurrentFile(join(this.#root, current, name));
+      const onDisk = current === undefined ? undefined : readCurrentFile(join(this.#root, current, name));
       const sameBytes = onDisk !== undefined && sameContents(onDisk, file);
       if (sameBytes && sameMetadata(onDisk, file)) {
         result.unchanged.push(file.path);
@@ -187,7 +187,7 @@ export class DirectoryLayoutWriter implements FileWriter {
     try {
       await rm(tmpLink, { force: true });
       await symlink(version, tmpLink);
-      await renameOver(tmpLink, join(this.#root, DATA_LINK));
+      renameOver(tmpLink, join(this.#root, DATA_LINK));
     } catch (error: unknown) {
       await rm(tmpLink, { force: true });
       await rm(join(this.#root, version), { recursive: true, force: true });
@@ -210,7 +210,7 @@ export class DirectoryLayoutWriter implements FileWriter {
       const tempPath = tempPathFor(path);
       try {
         await symlink(target, tempPath);
-        await renameOver(tempPath, path);
+        renameOver(tempPath, path);
       } catch (error: unknown) {
         await rm(tempPath, { force: true });
         throw fileWriteError("link", path, error);

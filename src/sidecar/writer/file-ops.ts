@@ -94,7 +94,7 @@ export interface CurrentFile {
  * local file four thread-pool round trips cost ten times the system calls themselves (with
  * 50 JWT-SVIDs, most of the sidecar's CPU). Only fsync, the one slow call, stays asynchronous.
  */
-export async function readCurrentFile(path: string): Promise<CurrentFile | undefined> {
+export function readCurrentFile(path: string): CurrentFile | undefined {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -147,7 +147,7 @@ export function sameMetadata(current: Pick<CurrentFile, "mode" | "uid" | "gid">,
   );
 }
 
-export async function renameOver(from: string, to: string): Promise<void> {
+export function renameOver(from: string, to: string): void {
   stepSync("rename", to, () => renameSync(from, to));
 }
 
