@@ -10,7 +10,7 @@ import {
   type RawExtension,
   type TbsFields,
 } from "./certificate-der.js";
-import { readDerHeader, SEQUENCE_TAG, type DerHeader } from "./der.js";
+import { formatTag, readDerHeader, SEQUENCE_TAG, type DerHeader } from "./der.js";
 
 /** DER that is not one well-formed X.509 certificate. */
 export class CertificateError extends SpiffeSidecarError {
@@ -114,7 +114,7 @@ function checkOuterSequence(der: Uint8Array): void {
   }
   if (header.tag !== SEQUENCE_TAG) {
     throw new CertificateError(
-      `malformed certificate: expected a DER SEQUENCE (tag 0x30), found tag 0x${header.tag.toString(16).padStart(2, "0")} (RFC 5280 §4.1)`,
+      `malformed certificate: expected a DER SEQUENCE (tag 0x30), found tag ${formatTag(header.tag)} (RFC 5280 §4.1)`,
     );
   }
   const spanned = header.headerLength + header.contentLength;

@@ -14,6 +14,11 @@ export const SEQUENCE_TAG = 0x30;
  */
 const MAX_LENGTH_OCTETS = 4;
 
+/** A tag byte as messages show it: `0x30`. */
+export function formatTag(tag: number): string {
+  return `0x${tag.toString(16).padStart(2, "0")}`;
+}
+
 export interface DerHeader {
   readonly tag: number;
   /** Bytes taken by the tag and the length octets. */
@@ -69,7 +74,7 @@ export function splitDerSequence(concatenated: Uint8Array): Uint8Array[] {
     const { tag, headerLength, contentLength } = readDerHeader(concatenated, offset);
     if (tag !== SEQUENCE_TAG) {
       throw new DerError(
-        `expected a DER SEQUENCE (tag 0x30) at byte ${offset}, found tag 0x${tag.toString(16).padStart(2, "0")}`,
+        `expected a DER SEQUENCE (tag 0x30) at byte ${offset}, found tag ${formatTag(tag)}`,
       );
     }
     const end = offset + headerLength + contentLength;
