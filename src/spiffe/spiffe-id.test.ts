@@ -21,7 +21,7 @@ interface SpiffeIdVectors {
 
 const vectors = readVectorJson<SpiffeIdVectors>("spiffeid.json");
 
-describe("parseSpiffeId against ../shared/vectors/spiffeid.json", () => {
+describe("parseSpiffeId against test/vectors/spiffeid.json", () => {
   it(`accepts all ${vectors.valid.length} valid IDs and round-trips them`, () => {
     for (const text of vectors.valid) {
       assert.equal(parseSpiffeId(text).toString(), text, text);

@@ -32,7 +32,7 @@ function rejects(text: string, reason: RegExp): void {
   );
 }
 
-describe("parseEndpointAddress against ../shared/vectors/endpoint_address.json", () => {
+describe("parseEndpointAddress against test/vectors/endpoint_address.json", () => {
   it(`accepts all ${vectors.valid.length} valid addresses`, () => {
     for (const { addr } of vectors.valid) {
       assert.doesNotThrow(() => parseEndpointAddress(addr), addr);

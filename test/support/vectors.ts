@@ -4,9 +4,9 @@ import { fileURLToPath } from "node:url";
 /** The repository root, whichever directory a test file sits in. */
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
-/** Absolute path of a file under `../shared/vectors/` (the vectors are read in place, never copied). */
+/** Absolute path of a file under `test/vectors/` (sources and licences in its README). */
 export function vectorPath(relative: string): string {
-  return fileURLToPath(new URL(`../../../shared/vectors/${relative}`, import.meta.url));
+  return fileURLToPath(new URL(`../vectors/${relative}`, import.meta.url));
 }
 
 export function readVector(relative: string): Buffer {
