@@ -183,8 +183,8 @@ describe("WatchStream over a real Unix socket", () => {
   });
 
   describe("backoff resets only after a good message", () => {
-    // With random ≈ 1 each delay is about 3x the previous one: 15, 45, 135 ms from 5 ms.
-    const growing: BackoffOptions = { initialMs: 5, maxMs: 1000, random: () => 0.999999 };
+    // With random 1 each delay is the full exponential step: 5, 10, 20 ms.
+    const growing: BackoffOptions = { initialMs: 5, maxMs: 1000, random: () => 1 };
     const delays = (events: EventLog<Event>) =>
       events.entries.flatMap((e) => (e.kind === "state" && e.state === "backoff" ? [e.retryDelayMs] : []));
     const scripted = (first: "good" | "bad" | "none") => {
@@ -198,14 +198,14 @@ describe("WatchStream over a real Unix socket", () => {
       scripted("none");
       const { events } = watch(growing);
       await events.waitFor(() => events.count(state("backoff")) >= 3, "three backoffs");
-      assert.deepEqual(delays(events).slice(0, 3), [15, 45, 135]);
+      assert.deepEqual(delays(events).slice(0, 3), [5, 10, 20]);
     });
 
     it("grows when the calls deliver only invalid messages", async () => {
       scripted("bad");
       const { events } = watch(growing);
       await events.waitFor(() => events.count(state("backoff")) >= 3, "three backoffs");
-      assert.deepEqual(delays(events).slice(0, 3), [15, 45, 135]);
+      assert.deepEqual(delays(events).slice(0, 3), [5, 10, 20]);
       assert.equal(events.count((e) => e.kind === "invalid"), 3);
     });
 
@@ -213,7 +213,7 @@ describe("WatchStream over a real Unix socket", () => {
       scripted("good");
       const { events } = watch(growing);
       await events.waitFor(() => events.count(state("backoff")) >= 3, "three backoffs");
-      assert.deepEqual(delays(events).slice(0, 3), [15, 15, 15]);
+      assert.deepEqual(delays(events).slice(0, 3), [5, 5, 5]);
     });
   });
 

@@ -141,9 +141,9 @@ describe("ChildSupervisor restart policies", () => {
       await supervisor.whenExited();
       return logger.lines.map(({ fields }) => (fields as { delayMs?: number }).delayMs).filter((d) => d !== undefined);
     };
-    // random() = 1 draws the top of each range: min(max, 3 × previous).
-    assert.deepEqual(await delaysFor(3_600_000), [30, 50, 50]);
-    assert.deepEqual(await delaysFor(0), [30, 30, 30]);
+    // random() = 1 draws the full exponential step: min(max, initial × 2^n).
+    assert.deepEqual(await delaysFor(3_600_000), [10, 20, 40]);
+    assert.deepEqual(await delaysFor(0), [10, 10, 10]);
   });
 
   it("stop() during the backoff delay ends with the last exit status", async () => {
