@@ -47,6 +47,7 @@ const FAULT_KEYS: Readonly<Record<FaultKind, readonly string[]>> = {
   deny: ["rpcs"],
   unavailable: ["rpcs"],
   delay: ["delay", "rpcs"],
+  hang: ["rpcs"],
   "close-stream": ["after_messages", "status", "rpcs"],
   "malformed-der": ["spiffe_id"],
   "mismatched-key": ["spiffe_id"],

@@ -11,7 +11,7 @@ export const RPC_NAMES = [
 export type RpcName = (typeof RPC_NAMES)[number];
 
 /** How a stream closed by the `close-stream` fault ends, as the client sees it. */
-export const CLOSE_STATUSES = ["ok", "unavailable", "cancelled"] as const;
+export const CLOSE_STATUSES = ["ok", "unavailable", "cancelled", "invalid-argument", "unimplemented"] as const;
 export type CloseStatus = (typeof CLOSE_STATUSES)[number];
 
 /** Limits a call fault to some RPCs; all of them when absent. */
@@ -35,6 +35,11 @@ export type Fault =
   | ({ readonly kind: "unavailable" } & CallScope)
   /** Each response (unary, or each stream message) waits this long before it is sent. */
   | ({ readonly kind: "delay"; readonly delayMs: number } & CallScope)
+  /**
+   * Matching calls are accepted and never answered: no unary response, no stream message, until
+   * the client gives up or the agent stops. Clearing it leaves hung calls hung, as a stuck agent would.
+   */
+  | ({ readonly kind: "hang" } & CallScope)
   /** A stream ends after this many messages, with `status` (default `ok`). */
   | ({ readonly kind: "close-stream"; readonly afterMessages: number; readonly status?: CloseStatus } & CallScope)
   /** The certificate chain bytes are cut short, so they are not valid DER. */
@@ -62,6 +67,7 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   "deny",
   "unavailable",
   "delay",
+  "hang",
   "close-stream",
   "malformed-der",
   "mismatched-key",
@@ -171,6 +177,11 @@ export class FaultSet {
   delayMs(rpc: RpcName): number {
     const delay = this.#byKind.get("delay");
     return delay?.kind === "delay" && coversRpc(delay, rpc) ? delay.delayMs : 0;
+  }
+
+  hangs(rpc: RpcName): boolean {
+    const hang = this.#byKind.get("hang");
+    return hang !== undefined && coversRpc(hang, rpc);
   }
 
   closeStream(rpc: RpcName): { afterMessages: number; status: CloseStatus } | undefined {

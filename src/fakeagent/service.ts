@@ -65,6 +65,10 @@ export function createWorkloadApiService(core: FakeAgentCore): SpiffeWorkloadAPI
         call.emit("error", { code: refused.code, details: refused.details });
         return;
       }
+      if (core.faults.hangs(composer.rpc)) {
+        core.logger.debug({ rpc: composer.rpc }, "stream accepted and left unanswered (injected fault: hang)");
+        return;
+      }
       core.logger.debug({ rpc: composer.rpc }, "stream opened");
       core.hub.subscribe(call, composer, core.snapshot);
     };
@@ -75,6 +79,10 @@ export function createWorkloadApiService(core: FakeAgentCore): SpiffeWorkloadAPI
       const answer = async (): Promise<Response> => {
         const refused = preflight(call.metadata, rpc);
         if (refused !== undefined) throw new RpcFailure(refused);
+        if (core.faults.hangs(rpc)) {
+          core.logger.debug({ rpc }, "call accepted and left unanswered (injected fault: hang)");
+          return new Promise<never>(() => {});
+        }
         const response = await handle(call.request);
         const delayMs = core.faults.delayMs(rpc);
         if (delayMs > 0) await sleep(delayMs);

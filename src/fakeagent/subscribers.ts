@@ -29,6 +29,8 @@ export function refusalStatus(refusal: CallRefusal): StreamStatus {
 const CLOSE_STATUS: Readonly<Record<Exclude<CloseStatus, "ok">, StreamStatus>> = {
   unavailable: { code: GrpcStatus.UNAVAILABLE, details: "stream closed (injected fault: close-stream)" },
   cancelled: { code: GrpcStatus.CANCELLED, details: "stream closed (injected fault: close-stream)" },
+  "invalid-argument": { code: GrpcStatus.INVALID_ARGUMENT, details: "stream closed (injected fault: close-stream)" },
+  unimplemented: { code: GrpcStatus.UNIMPLEMENTED, details: "stream closed (injected fault: close-stream)" },
 };
 
 /**

@@ -110,7 +110,22 @@ describe("fake agent call faults", () => {
     assert.ok(performance.now() - streamStarted >= 290, "the stream message came before the delay");
   });
 
-  for (const status of ["ok", "unavailable", "cancelled"] as const) {
+  it("hang: a covered call is accepted and never answered, others answer, and a cleared fault frees new calls", async (t) => {
+    const agent = await agentWithFault(t, { kind: "hang", rpcs: ["FetchJWTSVID", "FetchX509SVID"] });
+    const client = projectClient(t, agent);
+    await assert.rejects(client.fetchJwtSvids({ audience: ["a"], signal: AbortSignal.timeout(300) }), { name: "TimeoutError" });
+    const stream = record(t, rawClient(t, agent).fetchX509Svid({}, withHeader()));
+    const bundles = record(t, rawClient(t, agent).fetchJwtBundles({}, withHeader()));
+    await bundles.waitForCount(1);
+    await agent.rotateNow();
+    await bundles.waitForCount(1);
+    assert.equal(stream.messages.length, 0, "the hung stream never got a message");
+    await agent.clearFaults("hang");
+    assert.equal((await client.fetchJwtSvids({ audience: ["a"] })).length, 1);
+    assert.equal((await firstOutcome(t, client)).kind, "update");
+  });
+
+  for (const status of ["ok", "unavailable", "cancelled", "invalid-argument", "unimplemented"] as const) {
     it(`close-stream after 2 messages with status ${status}`, async (t) => {
       const agent = await agentWithFault(t, { kind: "close-stream", afterMessages: 2, status, rpcs: ["FetchX509SVID"] });
       const stream = record(t, rawClient(t, agent).fetchX509Svid({}, withHeader()));
@@ -118,7 +133,13 @@ describe("fake agent call faults", () => {
       await agent.rotateNow();
       const final = await stream.status();
       assert.equal(stream.messages.length, 2);
-      assert.equal(final.code, { ok: Status.OK, unavailable: Status.UNAVAILABLE, cancelled: Status.CANCELLED }[status]);
+      assert.equal(final.code, {
+        ok: Status.OK,
+        unavailable: Status.UNAVAILABLE,
+        cancelled: Status.CANCELLED,
+        "invalid-argument": Status.INVALID_ARGUMENT,
+        unimplemented: Status.UNIMPLEMENTED,
+      }[status]);
     });
   }
 });
