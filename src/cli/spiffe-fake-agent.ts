@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
-import { pino } from "pino";
-import type { Logger } from "pino";
+import type { Logger, LevelWithSilent } from "pino";
 import { describeError } from "../errors.js";
 import { closestMatch } from "../text/closest-match.js";
 import type { ConfigLayer } from "../fakeagent/config-file.js";
 import { startConfiguredAgent } from "../fakeagent/configured-agent.js";
+import { createAgentLogger } from "../fakeagent/logger.js";
 import { DURATION_FORMAT_HINT, parseDuration } from "../text/duration.js";
 import type { KeyType } from "../fakeagent/options.js";
 import type { FakeAgent } from "../fakeagent/server.js";
@@ -62,7 +62,7 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+const LOG_LEVELS: readonly LevelWithSilent[] = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 
 type Flags = ReturnType<typeof parseFlags>["values"];
 
@@ -134,10 +134,10 @@ function flagLayer(flags: Flags): ConfigLayer {
   return { values, labels };
 }
 
-function createLogger(level: string): Logger {
-  if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level: "${level}" is not one of ${LOG_LEVELS.join(", ")}`);
-  // Plain JSON, written synchronously: no transport workers (DESIGN §10), nothing lost at exit.
-  return pino({ level, base: { name: "spiffe-fake-agent" } }, pino.destination({ dest: 1, sync: true }));
+function logLevel(text: string): LevelWithSilent {
+  const level = LOG_LEVELS.find((known) => known === text);
+  if (level === undefined) throw new UsageError(`--log-level: "${text}" is not one of ${LOG_LEVELS.join(", ")}`);
+  return level;
 }
 
 /**
@@ -185,7 +185,7 @@ async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   const overrides = flagLayer(flags);
-  const logger = createLogger(flags["log-level"]);
+  const logger = await createAgentLogger(logLevel(flags["log-level"]));
   const started = handleSignals(logger);
   started(await startConfiguredAgent({ ...(flags.config === undefined ? {} : { configFile: flags.config }), overrides, logger }));
 }
