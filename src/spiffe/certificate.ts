@@ -53,6 +53,12 @@ export const OID_SUBJECT_ALT_NAME = "2.5.29.17";
 export const OID_SUBJECT_KEY_ID = "2.5.29.14";
 export const OID_AUTHORITY_KEY_ID = "2.5.29.35";
 
+/**
+ * Real SVIDs and CA certificates are 0.5-3 KiB; 64 KiB leaves room for long name constraints
+ * while keeping a hostile agent from making each update parse megabytes.
+ */
+export const MAX_CERTIFICATE_BYTES = 64 * 1024;
+
 /** What the SPIFFE rules need from a certificate, read once. */
 export interface ParsedCertificate {
   /** Exactly the certificate's bytes: the outer SEQUENCE and nothing after it. */
@@ -106,6 +112,11 @@ export function parseCertificate(der: Uint8Array): ParsedCertificate {
 
 function checkOuterSequence(der: Uint8Array): void {
   if (der.length === 0) throw new CertificateError("malformed certificate: no bytes");
+  if (der.length > MAX_CERTIFICATE_BYTES) {
+    throw new CertificateError(
+      `certificate is ${der.length} bytes; at most ${MAX_CERTIFICATE_BYTES} are accepted (MAX_CERTIFICATE_BYTES)`,
+    );
+  }
   let header: DerHeader;
   try {
     header = readDerHeader(der, 0);

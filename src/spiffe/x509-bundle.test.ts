@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { before, describe, it } from "node:test";
+import { createCertificateAuthority } from "../fakeagent/ca.js";
 import { readVector } from "../../test/support/vectors.js";
 import { concatDer } from "./der.js";
 import { decodePem } from "./pem.js";
 import { parseTrustDomain } from "./spiffe-id.js";
 import {
+  checkX509BundleAuthorities,
   marshalX509BundleDer,
+  MAX_BUNDLE_AUTHORITIES,
   marshalX509BundlePem,
   parseX509BundleDer,
   parseX509BundlePem,
@@ -79,7 +82,12 @@ describe("parseX509BundlePem on go-spiffe fixtures", () => {
 });
 
 describe("parseX509BundleDer", () => {
-  const ders = decodePem(fixture("certs.pem")).map((block) => block.der);
+  // The wire form must hold CAs; go-spiffe's PEM fixtures are plain certificates.
+  let ders: Uint8Array[] = [];
+  before(async () => {
+    const cas = await Promise.all([createCertificateAuthority({ trustDomain: td }), createCertificateAuthority({ trustDomain: td })]);
+    ders = cas.map((ca) => ca.certificateDer);
+  });
 
   it("splits the Workload API's concatenated DER", () => {
     const bundle = parseX509BundleDer(td, concatDer(ders));
@@ -107,6 +115,32 @@ describe("parseX509BundleDer", () => {
   it("keeps one copy of a repeated authority", () => {
     const bundle = parseX509BundleDer(td, concatDer([...ders, ...ders]));
     assert.equal(bundle.authorities.length, 2);
+  });
+
+  it("refuses the whole bundle when one certificate is not a CA (issue 13.8)", () => {
+    const [leafLike] = decodePem(fixture("cert.pem")).map((block) => block.der);
+    assert.ok(leafLike !== undefined);
+    const serial = parseX509BundlePem(td, fixture("cert.pem")).authorities[0]?.serialHex ?? "";
+    assertBundleError(
+      () => parseX509BundleDer(td, concatDer([...ders, leafLike])),
+      `cannot parse X.509 bundle of trust domain "example.org": certificate 3 (serial ${serial}) is not a CA: ` +
+        "basicConstraints cA must be true for a bundle authority (X509-SVID §4.1)",
+    );
+  });
+
+  it("refuses more than MAX_BUNDLE_AUTHORITIES certificates, naming the bound", () => {
+    const many = concatDer(Array.from({ length: MAX_BUNDLE_AUTHORITIES + 1 }, () => ders[0] ?? new Uint8Array()));
+    assertBundleError(
+      () => parseX509BundleDer(td, many),
+      `cannot parse X.509 bundle of trust domain "example.org": 513 certificates; at most 512 are accepted (MAX_BUNDLE_AUTHORITIES)`,
+    );
+  });
+});
+
+describe("checkX509BundleAuthorities", () => {
+  it("finds the non-CA certificates that go-spiffe's PEM fixtures hold", () => {
+    const bundle = parseX509BundlePem(td, fixture("certs.pem"));
+    assertBundleError(() => checkX509BundleAuthorities(bundle), /certificate 1 \(serial [0-9a-f]+\) is not a CA/);
   });
 });
 

@@ -27,6 +27,13 @@ export interface X509BundleSource {
 
 const CERTIFICATE_BLOCK = "CERTIFICATE";
 
+/**
+ * A trust domain publishes its current CAs plus those rotating in or out, a handful at a time;
+ * 512 is far beyond any real bundle and keeps a hostile agent from making every update parse
+ * an unbounded list.
+ */
+export const MAX_BUNDLE_AUTHORITIES = 512;
+
 /** Builds a bundle, dropping repeated certificates but keeping the first-seen order. */
 export function x509BundleFromCertificates(
   trustDomain: TrustDomain,
@@ -54,7 +61,28 @@ export function parseX509BundleDer(trustDomain: TrustDomain, concatenatedDer: Ui
   } catch (error: unknown) {
     throw bundleError(trustDomain, describeError(error), error);
   }
-  return x509BundleFromCertificates(trustDomain, parseEach(trustDomain, elements));
+  const bundle = x509BundleFromCertificates(trustDomain, parseEach(trustDomain, elements));
+  checkX509BundleAuthorities(bundle);
+  return bundle;
+}
+
+/**
+ * Every authority of a bundle must be a CA (X509-SVID §4.1: signing certificates set `cA`).
+ * go-spiffe's `x509bundle` does not check this, but a leaf certificate in a trust bundle is a
+ * mix-up upstream, and an app handed that bundle would trust whatever the mix-up put there.
+ * The whole bundle is refused, not filtered: a partial bundle would silently drop trust.
+ * The Workload API form is always checked; a PEM file read from disk is checked by callers
+ * that judge it (`inspect`), since go-spiffe's own PEM fixtures hold non-CA certificates.
+ */
+export function checkX509BundleAuthorities(bundle: X509Bundle): void {
+  bundle.authorities.forEach((authority, index) => {
+    if (!authority.isCa) {
+      throw bundleError(
+        bundle.trustDomain,
+        `certificate ${index + 1} (serial ${authority.serialHex}) is not a CA: basicConstraints cA must be true for a bundle authority (X509-SVID §4.1)`,
+      );
+    }
+  });
 }
 
 /**
@@ -105,6 +133,9 @@ function parseAuthority(der: Uint8Array): ParsedCertificate {
 }
 
 function parseEach(trustDomain: TrustDomain, ders: readonly Uint8Array[]): ParsedCertificate[] {
+  if (ders.length > MAX_BUNDLE_AUTHORITIES) {
+    throw bundleError(trustDomain, `${ders.length} certificates; at most ${MAX_BUNDLE_AUTHORITIES} are accepted (MAX_BUNDLE_AUTHORITIES)`);
+  }
   return ders.map((der, index) => {
     try {
       return parseAuthority(der);

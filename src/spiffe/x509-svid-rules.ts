@@ -20,6 +20,8 @@ export type X509SvidRule =
   | "signing-cert-not-ca"
   | "signing-cert-missing-key-cert-sign"
   | "key-mismatch"
+  | "exceeds-bound"
+  | "signing-cert-foreign-trust-domain"
   | "no-bundle"
   | "not-yet-valid"
   | "expired"

@@ -3,7 +3,15 @@ import { describe, it } from "node:test";
 import { readVector } from "../../test/support/vectors.js";
 import { concatDer } from "./der.js";
 import { decodePem, pemBlocksOfType } from "./pem.js";
-import { marshalX509SvidPem, parseX509SvidDer, parseX509SvidPem, X509SvidError, type X509SvidRule } from "./x509-svid.js";
+import {
+  marshalX509SvidPem,
+  MAX_CHAIN_CERTIFICATES,
+  MAX_PRIVATE_KEY_BYTES,
+  parseX509SvidDer,
+  parseX509SvidPem,
+  X509SvidError,
+  type X509SvidRule,
+} from "./x509-svid.js";
 
 const X509SVID = "go-spiffe/svid/x509svid/testdata/";
 const text = (name: string): string => readVector(X509SVID + name).toString("utf8");
@@ -61,7 +69,7 @@ const invalidCases: Case[] = [
     cert: "good-leaf-only.pem",
     key: "corrupt-key.pem",
     rule: "malformed-key",
-    message: "private key is not an unencrypted PKCS#8 DER key (SPIFFE Workload API §5.2.1)",
+    message: "private key is not an unencrypted PKCS#8 DER key: it starts with tag 0x43, not a SEQUENCE (RFC 5958 §2)",
   },
 ];
 
@@ -140,6 +148,54 @@ describe("parseX509SvidDer on the same fixtures in wire form", () => {
       () => parseX509SvidDer(concatDer([chain, new Uint8Array([0x30, 0x10])]), key),
       "malformed-certificate",
       /^cannot parse certificate chain: DER SEQUENCE at byte \d+ declares 16 content bytes but only 0 remain$/,
+    );
+  });
+
+  it("rejects a key with bytes after its DER, which OpenSSL alone would ignore (issue 13.8)", () => {
+    const { chain, key } = asDer(text("good-leaf-only.pem"), text("key-pkcs8-rsa.pem"));
+    assert.equal(parseX509SvidDer(chain, key).certificates.length, 1);
+    for (const tail of [[0x00], [0x30, 0x00], [0xff, 0xff, 0xff]]) {
+      assertSvidError(
+        () => parseX509SvidDer(chain, concatDer([key, new Uint8Array(tail)])),
+        "malformed-key",
+        `private key is not an unencrypted PKCS#8 DER key: its DER SEQUENCE spans ${key.length} bytes but ${key.length + tail.length} were given (RFC 5958 §2, X.690 §10.1)`,
+      );
+    }
+  });
+
+  it("rejects a chain longer than MAX_CHAIN_CERTIFICATES before parsing it (issue 13.15)", () => {
+    const { chain, key } = asDer(text("good-leaf-and-intermediate.pem"), text("key-pkcs8-ecdsa.pem"));
+    const [leaf = new Uint8Array(), intermediate = new Uint8Array()] = pemBlocksOfType(decodePem(text("good-leaf-and-intermediate.pem")), "CERTIFICATE");
+    assert.equal(parseX509SvidDer(chain, key).certificates.length, 2);
+    const atBound = concatDer([leaf, ...Array.from({ length: MAX_CHAIN_CERTIFICATES - 1 }, () => intermediate)]);
+    assert.equal(parseX509SvidDer(atBound, key).certificates.length, MAX_CHAIN_CERTIFICATES);
+    const long = concatDer([leaf, ...Array.from({ length: 1000 }, () => intermediate)]);
+    assertSvidError(
+      () => parseX509SvidDer(long, key),
+      "exceeds-bound",
+      "certificate chain holds 1001 certificates; at most 16 are accepted (MAX_CHAIN_CERTIFICATES)",
+    );
+    assertSvidError(
+      () => parseX509SvidPem(text("good-leaf-only.pem").repeat(17), text("key-pkcs8-rsa.pem")),
+      "exceeds-bound",
+      /^certificate chain holds 17 certificates; at most 16/,
+    );
+  });
+
+  it("rejects an oversized key and an oversized certificate, naming the bound", () => {
+    const { chain } = asDer(text("good-leaf-only.pem"), text("key-pkcs8-rsa.pem"));
+    assertSvidError(
+      () => parseX509SvidDer(chain, new Uint8Array(MAX_PRIVATE_KEY_BYTES + 1)),
+      "exceeds-bound",
+      `private key is ${MAX_PRIVATE_KEY_BYTES + 1} bytes; at most ${MAX_PRIVATE_KEY_BYTES} are accepted (MAX_PRIVATE_KEY_BYTES)`,
+    );
+    // A SEQUENCE header claiming 70,000 content bytes, followed by them.
+    const huge = new Uint8Array(5 + 70_000);
+    huge.set([0x30, 0x83, 0x01, 0x11, 0x70]);
+    assertSvidError(
+      () => parseX509SvidDer(huge, new Uint8Array()),
+      "malformed-certificate",
+      "cannot parse certificate 1 of the chain: certificate is 70005 bytes; at most 65536 are accepted (MAX_CERTIFICATE_BYTES)",
     );
   });
 

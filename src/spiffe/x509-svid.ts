@@ -1,7 +1,7 @@
 import { createPrivateKey, type KeyObject } from "node:crypto";
 import { describeError } from "../errors.js";
 import { parseCertificate, type ParsedCertificate } from "./certificate.js";
-import { splitDerSequence } from "./der.js";
+import { formatTag, readDerHeader, SEQUENCE_TAG, splitDerSequence, type DerHeader } from "./der.js";
 import { decodePem, encodePem, pemBlocksOfType, type PemBlock } from "./pem.js";
 import type { SpiffeId } from "./spiffe-id.js";
 import type { X509BundleSource } from "./x509-bundle.js";
@@ -31,6 +31,17 @@ export interface ParseX509SvidOptions {
 
 const CERTIFICATE_BLOCK = "CERTIFICATE";
 const PKCS8_BLOCK = "PRIVATE KEY";
+
+/**
+ * Bounds on what an agent may send. SPIRE chains hold the leaf and at most a few intermediates,
+ * and Go's verifier gives up on paths longer than that anyway; without a bound, a hostile agent
+ * makes every update parse (and every write carry) thousands of certificates.
+ */
+export const MAX_CHAIN_CERTIFICATES = 16;
+/** An RSA-16384 PKCS#8 key is under 10 KiB; anything larger is not a key we could use. */
+export const MAX_PRIVATE_KEY_BYTES = 16 * 1024;
+
+const NOT_PKCS8 = "private key is not an unencrypted PKCS#8 DER key";
 
 /**
  * Parses a Workload API `X509SVID`: the concatenated DER chain and the unencrypted PKCS#8 DER
@@ -85,6 +96,12 @@ function decodeSvidPem(text: string, what: keyof typeof PEM_RULES): PemBlock[] {
 }
 
 function buildSvid(certificateDers: readonly Uint8Array[], keyPkcs8Der: Uint8Array, hint: string): X509Svid {
+  if (certificateDers.length > MAX_CHAIN_CERTIFICATES) {
+    throw new X509SvidError(
+      "exceeds-bound",
+      `certificate chain holds ${certificateDers.length} certificates; at most ${MAX_CHAIN_CERTIFICATES} are accepted (MAX_CHAIN_CERTIFICATES)`,
+    );
+  }
   const certificates = certificateDers.map((der, index) => {
     try {
       return parseCertificate(der);
@@ -121,13 +138,44 @@ function keyMatches(leaf: ParsedCertificate, privateKey: KeyObject): boolean {
  * names only a decoder step, never key bytes, so it is safe to keep.
  */
 function parsePrivateKey(keyPkcs8Der: Uint8Array): KeyObject {
+  checkKeyExtent(keyPkcs8Der);
   try {
     return createPrivateKey({ key: Buffer.from(keyPkcs8Der), format: "der", type: "pkcs8" });
   } catch (error: unknown) {
     throw new X509SvidError(
       "malformed-key",
-      "private key is not an unencrypted PKCS#8 DER key (SPIFFE Workload API §5.2.1)",
+      `${NOT_PKCS8} (SPIFFE Workload API §5.2.1)`,
       { cause: error },
+    );
+  }
+}
+
+/**
+ * OpenSSL decodes the first PKCS#8 SEQUENCE and ignores what follows it, so a key with bytes
+ * appended would be written out as if it were whole. DER has exactly one encoding (X.690
+ * §10.1): the outer SEQUENCE must span every byte given, as for certificates.
+ */
+function checkKeyExtent(keyPkcs8Der: Uint8Array): void {
+  if (keyPkcs8Der.length > MAX_PRIVATE_KEY_BYTES) {
+    throw new X509SvidError(
+      "exceeds-bound",
+      `private key is ${keyPkcs8Der.length} bytes; at most ${MAX_PRIVATE_KEY_BYTES} are accepted (MAX_PRIVATE_KEY_BYTES)`,
+    );
+  }
+  let header: DerHeader;
+  try {
+    header = readDerHeader(keyPkcs8Der, 0);
+  } catch (error: unknown) {
+    throw new X509SvidError("malformed-key", `${NOT_PKCS8}: ${describeError(error)}`, { cause: error });
+  }
+  if (header.tag !== SEQUENCE_TAG) {
+    throw new X509SvidError("malformed-key", `${NOT_PKCS8}: it starts with tag ${formatTag(header.tag)}, not a SEQUENCE (RFC 5958 §2)`);
+  }
+  const spanned = header.headerLength + header.contentLength;
+  if (spanned !== keyPkcs8Der.length) {
+    throw new X509SvidError(
+      "malformed-key",
+      `${NOT_PKCS8}: its DER SEQUENCE spans ${spanned} bytes but ${keyPkcs8Der.length} were given (RFC 5958 §2, X.690 §10.1)`,
     );
   }
 }

@@ -196,6 +196,22 @@ describe("verifyX509Svid with minted certificates", () => {
     );
   });
 
+  it("refuses a bundle labelled with the leaf's trust domain whose CA names another (issue 13.14)", async () => {
+    // An agent of example.org hands out spiffe://other.org/... signed by its own CA, and the
+    // response files that CA as other.org's bundle: the signature checks out, the domain does not.
+    const chain = await leafChain(root, { spiffeId: parseSpiffeId("spiffe://other.org/workload") });
+    const relabelled = new X509BundleSet([parseX509BundleDer(otherOrg, root.rootDer)]);
+    assertRejected(
+      () => verifyX509Svid(chain, relabelled, { now }),
+      "signing-cert-foreign-trust-domain",
+      `certificate chain does not verify to the bundle of trust domain "other.org": issuer certificate ${root.serialHex} belongs to trust domain ` +
+        '"example.org", not to "other.org" of the leaf; an SVID must chain to its own trust domain\'s authorities (X509-SVID §3.2, SPIFFE Federation §4.2)',
+    );
+    const federated = await createCertificateAuthority({ trustDomain: otherOrg, notBefore: hoursFrom(now, -1), notAfter: hoursFrom(now, 1) });
+    const ownChain = await leafChain(federated, { spiffeId: parseSpiffeId("spiffe://other.org/workload") });
+    assert.equal(verifyX509Svid(ownChain, bundlesOf(root, federated), { now }).id.toString(), "spiffe://other.org/workload");
+  });
+
   it("rejects an SVID signed by another CA of the same trust domain", async () => {
     const rogue = await createCertificateAuthority({ trustDomain: exampleOrg, notBefore: hoursFrom(now, -1), notAfter: hoursFrom(now, 1) });
     const chain = await leafChain(rogue);

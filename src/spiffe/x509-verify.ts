@@ -7,7 +7,7 @@ import {
   OID_SUBJECT_KEY_ID,
   type ParsedCertificate,
 } from "./certificate.js";
-import type { SpiffeId } from "./spiffe-id.js";
+import { parseSpiffeId, type SpiffeId } from "./spiffe-id.js";
 import type { X509Bundle, X509BundleSource } from "./x509-bundle.js";
 import {
   checkLeafCertificate,
@@ -171,8 +171,38 @@ class PathSearch {
         `issuer ${who} allows ${issuer.pathLenConstraint} intermediates below it, the path has ${below} (RFC 5280 §4.2.1.9)`,
       );
     }
-    return checkValidityPeriod(issuer, this.#now) ?? checkCriticalExtensions(issuer);
+    return checkValidityPeriod(issuer, this.#now) ?? checkCriticalExtensions(issuer) ?? this.#foreignTrustDomain(issuer);
   }
+
+  /**
+   * A signing certificate that names a trust domain must name the leaf's (X509-SVID §3.2 says
+   * it SHOULD reside there). Without this, a bundle sent for one trust domain vouches for an
+   * SVID of another: an agent of `example.org` could hand out `spiffe://other.org/...` signed
+   * by its own CA and the chain would verify, since the response labels the bundle with the
+   * SVID's trust domain. Only a federated bundle of `other.org` may vouch for `other.org`.
+   */
+  #foreignTrustDomain(issuer: ParsedCertificate): X509SvidError | undefined {
+    const named = trustDomainsNamedBy(issuer).find((name) => name !== this.#trustDomainName);
+    if (named === undefined) return undefined;
+    return new X509SvidError(
+      "signing-cert-foreign-trust-domain",
+      `issuer ${describeCertificate(issuer)} belongs to trust domain "${named}", not to "${this.#trustDomainName}" of the leaf; ` +
+        "an SVID must chain to its own trust domain's authorities (X509-SVID §3.2, SPIFFE Federation §4.2)",
+    );
+  }
+}
+
+/** Trust domains of the SPIFFE IDs among a certificate's URI SANs; other URIs are not ours to judge. */
+function trustDomainsNamedBy(certificate: ParsedCertificate): string[] {
+  return certificate.uriSans.flatMap((uri) => {
+    if (!uri.startsWith("spiffe://")) return [];
+    try {
+      return [parseSpiffeId(uri).trustDomain.name];
+    } catch {
+      // A malformed SPIFFE URI on a CA names no trust domain we could compare.
+      return [];
+    }
+  });
 }
 
 /**

@@ -17,6 +17,10 @@ const BY_RULE: Readonly<Record<string, RejectReason>> = {
   "spiffe-id-mismatch": "invalid-spiffe-id",
   ERR_SPIFFE_ID: "invalid-spiffe-id",
   "key-mismatch": "key-mismatch",
+  "hint-not-found": "hint-not-found",
+  "exceeds-bound": "exceeds-bound",
+  "trust-domain-mismatch": "trust-domain-mismatch",
+  "signing-cert-foreign-trust-domain": "untrusted-chain",
   "audience-mismatch": "invalid-jwt-svid",
   "invalid-token": "invalid-jwt-svid",
   "no-bundle": "untrusted-chain",
@@ -47,8 +51,10 @@ export function rejectReasonOf(error: unknown): RejectReason {
   const rule =
     error instanceof RuleViolationError ? error.rule : error instanceof SpiffeSidecarError ? error.code : undefined;
   if (rule === undefined) return "other";
+  const named = BY_RULE[rule];
+  if (named !== undefined) return named;
   if (rule.startsWith("leaf-") || rule.startsWith("signing-cert-") || rule === "unhandled-critical-extension") {
     return "invalid-svid";
   }
-  return BY_RULE[rule] ?? "other";
+  return "other";
 }

@@ -20,6 +20,8 @@ export type RejectReason =
   | "invalid-bundle"
   | "invalid-jwt-svid"
   | "hint-not-found"
+  | "exceeds-bound"
+  | "trust-domain-mismatch"
   | "other";
 
 export const REJECT_REASONS: readonly RejectReason[] = [
@@ -34,6 +36,8 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   "invalid-bundle",
   "invalid-jwt-svid",
   "hint-not-found",
+  "exceeds-bound",
+  "trust-domain-mismatch",
   "other",
 ];
 
