@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from "node:path";
 import { describeError } from "../../errors.js";
+import { parseTrustDomain } from "../../spiffe/spiffe-id.js";
 import { parseEndpointAddress } from "../../workloadapi/address.js";
 import { quote } from "./config-error.js";
 import type { ReadContext } from "./read-context.js";
@@ -13,6 +14,16 @@ export interface BuildOptions {
   readonly cwd: string;
   /** `-daemon-mode` on the command line or `spiffe-sidecar once`; wins over the file, as in spiffe-helper. */
   readonly daemonMode: boolean | undefined;
+}
+
+/** `trust_domain` as a name: `spiffe://example.org` is accepted too, as go-spiffe's parser does. */
+function pinnedTrustDomain(configured: string | undefined, context: ReadContext): string | undefined {
+  if (configured === undefined) return undefined;
+  try {
+    return parseTrustDomain(configured).name;
+  } catch (error: unknown) {
+    context.failAtKey("trust_domain", `${quote(configured)} is not a trust domain: ${describeError(error)}`, 'write e.g. trust_domain: "example.org"');
+  }
 }
 
 const ADDRESS_FIX = "write a socket path, unix:///path/to/agent.sock or tcp://IP:port";
@@ -171,6 +182,7 @@ export function buildConfig(
     omitExpired: values.omit_expired,
     daemonMode: options.daemonMode ?? values.daemon_mode,
     hint: values.hint,
+    trustDomain: pinnedTrustDomain(values.trust_domain, context),
     certFileMode: values.cert_file_mode,
     keyFileMode: values.key_file_mode,
     jwtBundleFileMode: values.jwt_bundle_file_mode,

@@ -67,6 +67,7 @@ function toConfigValues(config: SidecarConfig): ConfigValues {
     restart_backoff_max: config.restartBackoffMaxMs,
     one_shot_timeout: config.oneShotTimeoutMs,
     log_level: config.logLevel,
+    trust_domain: config.trustDomain,
   };
 }
 

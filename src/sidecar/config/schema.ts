@@ -111,6 +111,7 @@ export const configSchema = {
   restart_backoff_max: duration("Longest wait between restarts of cmd.", 30_000),
   one_shot_timeout: duration("How long one-shot mode keeps trying before it fails.", 60_000),
   log_level: oneOf("Log level.", LOG_LEVELS, "info"),
+  trust_domain: text("Trust domain the X.509-SVID must belong to; an update naming another is rejected (extension)."),
 } satisfies Schema;
 
 export type ConfigValues = SchemaValues<typeof configSchema>;

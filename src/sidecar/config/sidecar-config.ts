@@ -92,6 +92,8 @@ export interface SidecarConfig {
   readonly omitExpired: boolean;
   readonly daemonMode: boolean;
   readonly hint: string | undefined;
+  /** `trust_domain`: the X.509-SVID must be of this trust domain (a name, no scheme); unset accepts any. */
+  readonly trustDomain: string | undefined;
   readonly certFileMode: number;
   readonly keyFileMode: number;
   readonly jwtBundleFileMode: number;
