@@ -17,6 +17,8 @@ import { renderOutputFiles } from "../output/render-outputs.js";
 import { AtomicFileWriter } from "../writer/atomic-file-writer.js";
 import { DirectoryLayoutWriter } from "../writer/directory-layout-writer.js";
 import { FileWriteError, type FileWriter } from "../writer/file-writer.js";
+import { recoveryTargets } from "../writer/interrupted-update-repair.js";
+import { recoverInterruptedWrites } from "../writer/recover-at-start.js";
 import { JwtSvidRefresher } from "./jwt-svid-refresher.js";
 import { healthOutputsFromConfig, outputOptionsFromConfig, wantsJwtBundles, wantsX509 } from "./output-plan.js";
 import { rejectReasonOf } from "./reject-reason.js";
@@ -107,8 +109,8 @@ export class IdentityPipeline {
 
   async start(): Promise<void> {
     await prepareDirectories(this.#config);
-    const removed = await this.#writer.cleanupStale(this.#config.certDir);
-    if (removed.length > 0) this.#logger.info({ removed }, "removed files left by an interrupted write");
+    const jwtSvidPaths = healthOutputsFromConfig(this.#config).jwtSvidPaths;
+    await recoverInterruptedWrites(this.#writer, recoveryTargets(this.#outputOptions, jwtSvidPaths), this.#logger);
     if (wantsX509(this.#config)) {
       this.#watches.push(
         this.#client.watchX509Context({

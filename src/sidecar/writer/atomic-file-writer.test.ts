@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import type { OutputFile } from "../output/output-options.js";
-import { AtomicFileWriter, cleanupStaleTemps } from "./atomic-file-writer.js";
+import { AtomicFileWriter } from "./atomic-file-writer.js";
 import { FileWriteError, fileWriteError } from "./file-writer.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -221,17 +221,6 @@ describe("fileWriteError", () => {
     const error = fileWriteError("sync", path, errno("EIO"));
     assert.equal(error.message, "cannot sync /certs/svid.pem: EIO: raw");
     assert.equal(error.errno, "EIO");
-  });
-});
-
-describe("cleanupStaleTemps", () => {
-  it("removes only our temp names", async () => {
-    const dir = await freshDir("stale");
-    await writeFile(join(dir, ".svid.pem.tmp-0123456789abcdef"), "partial");
-    await writeFile(join(dir, ".hidden"), "keep");
-    await writeFile(join(dir, "svid.pem"), "keep");
-    assert.deepEqual(await cleanupStaleTemps(dir), [".svid.pem.tmp-0123456789abcdef"]);
-    assert.deepEqual((await readdir(dir)).sort(), [".hidden", "svid.pem"]);
   });
 });
 

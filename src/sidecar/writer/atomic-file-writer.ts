@@ -3,18 +3,28 @@ import { unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { OutputFile } from "../output/output-options.js";
 import {
-  createDurableFile,
+  closeQuietly,
+  createFileSync,
   fileStamp,
   readCurrentFile,
-  removeMatching,
+  removeQuietly,
   renameOver,
   sameContents,
   sameMetadata,
+  syncAndClose,
   syncDirectory,
-  TEMP_FILE_NAME,
-  tempPathFor,
 } from "./file-ops.js";
-import { fileWriteError, SerialQueue, type FileWriter, type WriteResult } from "./file-writer.js";
+import {
+  fileWriteError,
+  SerialQueue,
+  type FileWriter,
+  type RecoveryReport,
+  type RecoveryTargets,
+  type WriteResult,
+} from "./file-writer.js";
+import { repairInterruptedUpdates } from "./interrupted-update-repair.js";
+import { checkKeyPair } from "./key-pair-check.js";
+import { newUpdateId, updateTempPath } from "./update-temp-name.js";
 
 /** Our last write to a path: its content's SHA-256, the metadata asked for, and the file's stamp after it. */
 interface LastWrite extends Pick<OutputFile, "mode" | "uid" | "gid"> {
@@ -25,11 +35,6 @@ interface LastWrite extends Pick<OutputFile, "mode" | "uid" | "gid"> {
 interface StagedFile {
   readonly file: OutputFile;
   readonly tempPath: string;
-}
-
-/** Removes temp files a crash left in `directory` (call at startup); returns their names. */
-export function cleanupStaleTemps(directory: string): Promise<string[]> {
-  return removeMatching(directory, TEMP_FILE_NAME);
 }
 
 function assertDistinctPaths(files: readonly OutputFile[]): void {
@@ -46,12 +51,15 @@ function assertDistinctPaths(files: readonly OutputFile[]): void {
  * rewritten or chmod'ed in place: a mode or owner that drifted is put right by a fresh copy.
  *
  * A write happens in two phases. First every file that needs it is staged as a complete,
- * fsynced temp file beside its target; if any staging fails, all temps are removed and nothing
- * visible has changed. Then the temps are renamed in the given order, back to back, and each
- * directory is fsynced once. Renaming last keeps the window in which a reader can find the new
- * certificate with the old key down to adjacent renames (see `renderOutputFiles` for the order).
- * Should a rename fail, the files before it are already replaced; the error names the one
- * that was not.
+ * fsynced temp file beside its target, named after the update and its place in it
+ * (`update-temp-name.ts`); the temps are created one after another in rename order and their
+ * fsyncs run side by side. If any staging fails, the temps are removed, last first, and nothing
+ * visible has changed. Then the temps are renamed in the given order, back to back with no other
+ * system call between them, and each directory is fsynced once. That keeps the window in which
+ * a reader can find the new certificate with the old key down to adjacent renames (see
+ * `renderOutputFiles` for the order), and a kill -9 inside it leaves temps whose names let
+ * `recover` finish the update at the next start (`repairInterruptedUpdates`). Should a rename
+ * fail, the files before it are already replaced; the error names the one that was not.
  */
 export class AtomicFileWriter implements FileWriter {
   readonly #queue = new SerialQueue();
@@ -69,8 +77,12 @@ export class AtomicFileWriter implements FileWriter {
     return this.#queue.run(() => this.#remove(paths));
   }
 
-  cleanupStale(directory: string): Promise<string[]> {
-    return this.#queue.run(() => cleanupStaleTemps(directory));
+  recover(targets: RecoveryTargets): Promise<RecoveryReport> {
+    return this.#queue.run(async () => {
+      const repair = await repairInterruptedUpdates(targets.directories);
+      for (const path of repair.rolledForward) this.#lastWritten.delete(path);
+      return { ...repair, keyPairs: targets.keyPairs.map(checkKeyPair) };
+    });
   }
 
   async #write(files: readonly OutputFile[]): Promise<WriteResult> {
@@ -120,24 +132,30 @@ export class AtomicFileWriter implements FileWriter {
   }
 
   /**
-   * Creates every temp file at once: each waits on its own fsync, so the update's latency is
+   * Creates the temps strictly in rename order (the repair reads "temp 1 is still there" as
+   * "nothing is visible yet"), then waits for all their fsyncs at once: the update's latency is
    * the slowest fsync rather than their sum. Nothing is visible until #commit renames.
    */
   async #stage(files: readonly OutputFile[]): Promise<StagedFile[]> {
-    const attempts = await Promise.allSettled(
-      files.map(async (file): Promise<StagedFile> => {
-        const tempPath = tempPathFor(file.path);
-        await createDurableFile(tempPath, file.contents, file, file.path);
-        return { file, tempPath };
-      }),
-    );
-    const staged = attempts.flatMap((attempt) => (attempt.status === "fulfilled" ? [attempt.value] : []));
-    const failure = attempts.find((attempt): attempt is PromiseRejectedResult => attempt.status === "rejected");
+    const update = newUpdateId();
+    const created: (StagedFile & { readonly fd: number })[] = [];
+    try {
+      for (const [position, file] of files.entries()) {
+        const tempPath = updateTempPath(file.path, update, position + 1, files.length, file.contents);
+        created.push({ file, tempPath, fd: createFileSync(tempPath, file.contents, file, file.path) });
+      }
+    } catch (error: unknown) {
+      for (const { fd } of created) closeQuietly(fd);
+      removeTemps(created);
+      throw error;
+    }
+    const syncs = await Promise.allSettled(created.map(({ fd, file }) => syncAndClose(fd, file.path)));
+    const failure = syncs.find((attempt): attempt is PromiseRejectedResult => attempt.status === "rejected");
     if (failure !== undefined) {
-      await removeTemps(staged);
+      removeTemps(created);
       throw failure.reason;
     }
-    return staged;
+    return created.map(({ file, tempPath }) => ({ file, tempPath }));
   }
 
   async #commit(staged: readonly StagedFile[]): Promise<void> {
@@ -145,7 +163,7 @@ export class AtomicFileWriter implements FileWriter {
       try {
         renameOver(tempPath, file.path);
       } catch (error: unknown) {
-        await removeTemps(staged.slice(index));
+        removeTemps(staged.slice(index));
         await syncDirectories(staged.slice(0, index).map((item) => item.file.path));
         throw error;
       }
@@ -178,8 +196,9 @@ function contentDigest(contents: Uint8Array): string {
   return createHash("sha256").update(contents).digest("base64");
 }
 
-async function removeTemps(staged: readonly StagedFile[]): Promise<void> {
-  await Promise.all(staged.map((item) => unlink(item.tempPath).catch(() => undefined)));
+/** Last first, so that a crash halfway leaves temp 1, which tells the repair to roll back. */
+function removeTemps(staged: readonly StagedFile[]): void {
+  for (const { tempPath } of [...staged].reverse()) removeQuietly(tempPath);
 }
 
 async function syncDirectories(paths: readonly string[]): Promise<void> {

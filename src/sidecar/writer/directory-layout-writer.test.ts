@@ -65,7 +65,7 @@ describe("DirectoryLayoutWriter", () => {
     assert.equal(await readlink(join(dir, "..data")), version);
   });
 
-  it("swaps to a new version and removes the old one", async () => {
+  it("swaps to a new version, keeps the one before until the next swap, then removes it", async () => {
     const dir = await freshDir("swap");
     const writer = new DirectoryLayoutWriter(dir);
     await writer.writeFiles(x509Set(dir, "v1"));
@@ -73,8 +73,13 @@ describe("DirectoryLayoutWriter", () => {
     await writer.writeFiles(x509Set(dir, "v2"));
     const second = await readlink(join(dir, "..data"));
     assert.notEqual(second, first);
-    assert.deepEqual(await versionsIn(dir), [second]);
+    const kept = (await versionsIn(dir)).sort();
+    assert.deepEqual(kept, [first, second].sort(), "a reader that resolved ..data to v1 can still open its files");
+    assert.equal(await readFile(join(dir, first, "svid.pem"), "utf8"), "cert v1");
     assert.equal(await readFile(join(dir, "svid.pem"), "utf8"), "cert v2");
+    await writer.writeFiles(x509Set(dir, "v3"));
+    const third = await readlink(join(dir, "..data"));
+    assert.deepEqual((await versionsIn(dir)).sort(), [second, third].sort());
   });
 
   it("keeps files a write does not mention, as the same inode", async () => {
@@ -122,18 +127,47 @@ describe("DirectoryLayoutWriter", () => {
     assert.equal((await stat(join(dir, "svid_key.pem"))).mode & 0o7777, 0o600);
   });
 
-  it("cleans up what a crash left, keeping the current version", async () => {
+  it("cleans up what a crash left, keeping the current version and the one before it", async () => {
     const dir = await freshDir("stale");
     const writer = new DirectoryLayoutWriter(dir);
     await writer.writeFiles(x509Set(dir, "v1"));
+    const previous = await readlink(join(dir, "..data"));
+    await writer.writeFiles(x509Set(dir, "v2"));
     const current = await readlink(join(dir, "..data"));
     await mkdir(join(dir, "..2001_01_01_00_00_00.000_deadbeef"));
-    await symlink("..2001_01_01_00_00_00.000_deadbeef", join(dir, "..data_tmp"));
+    await mkdir(join(dir, "..2999_01_01_00_00_00.000_deadbeef"));
+    await symlink("..2001_01_01_00_00_00.000_deadbeef", join(dir, "..data_tmp-0123456789abcdef"));
+    await mkdir(join(dir, "..data_tmp"));
     await writeFile(join(dir, ".svid.pem.tmp-0123456789abcdef"), "partial");
-    const removed = await writer.cleanupStale(dir);
-    assert.deepEqual(removed.sort(), ["..2001_01_01_00_00_00.000_deadbeef", "..data_tmp", ".svid.pem.tmp-0123456789abcdef"]);
-    assert.deepEqual(await versionsIn(dir), [current]);
-    assert.equal(await readFile(join(dir, "svid.pem"), "utf8"), "cert v1");
+    const report = await writer.recover({ directories: [dir], keyPairs: [] });
+    assert.deepEqual(
+      report.removed.map((path) => path.slice(dir.length + 1)).sort(),
+      [
+        ".svid.pem.tmp-0123456789abcdef",
+        "..2001_01_01_00_00_00.000_deadbeef",
+        "..2999_01_01_00_00_00.000_deadbeef",
+        "..data_tmp",
+        "..data_tmp-0123456789abcdef",
+      ].sort(),
+    );
+    assert.deepEqual((await versionsIn(dir)).sort(), [previous, current].sort());
+    assert.equal(await readFile(join(dir, "svid.pem"), "utf8"), "cert v2");
+  });
+
+  it("writes past anything planted at ..data_tmp, and removes it at start-up without following links", async () => {
+    const dir = await freshDir("planted");
+    const outside = join(root, "planted-outside");
+    await mkdir(outside);
+    await writeFile(join(outside, "keep"), "not ours");
+    await mkdir(join(dir, "..data_tmp"));
+    await symlink(outside, join(dir, "..data_tmp", "link"));
+    const writer = new DirectoryLayoutWriter(dir);
+    await writer.writeFiles(x509Set(dir, "v1"));
+    await writer.writeFiles(x509Set(dir, "v2"));
+    assert.equal(await readFile(join(dir, "svid.pem"), "utf8"), "cert v2");
+    await writer.recover({ directories: [dir], keyPairs: [] });
+    await assert.rejects(lstat(join(dir, "..data_tmp")), /ENOENT/);
+    assert.equal(await readFile(join(outside, "keep"), "utf8"), "not ours");
   });
 
   it("refuses files outside its directory or with reserved names", async () => {
@@ -157,10 +191,10 @@ describe("DirectoryLayoutWriter", () => {
  * Prints the number of consistent pairs and of pairs whose markers differ.
  */
 const PAIR_READER = `
-import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 const [dir, stopPath] = process.argv.slice(-2);
-const counts = { consistent: 0, mismatched: 0, raced: 0 };
+const counts = { consistent: 0, mismatched: 0, raced: 0, missing: 0, wideDirs: 0 };
 const marker = (text) => text.split(" ")[1];
 const readPair = () => {
   try {
@@ -169,7 +203,14 @@ const readPair = () => {
     const key = readFileSync(join(dir, "svid_key.pem"), "utf8");
     if (readlinkSync(join(dir, "..data")) !== before) { counts.raced++; return; }
     if (marker(cert) === marker(key)) counts.consistent++; else counts.mismatched++;
-  } catch { counts.raced++; }
+  } catch (error) {
+    if (error.code === "ENOENT") counts.missing++; else throw error;
+  }
+  // A version directory is visible in the listing from its mkdir on, before ..data points at it.
+  for (const entry of readdirSync(dir)) {
+    if (!entry.startsWith("..2")) continue;
+    try { if ((lstatSync(join(dir, entry)).mode & 0o022) !== 0) counts.wideDirs++; } catch {}
+  }
 };
 process.stdout.write("ready\\n");
 while (!existsSync(stopPath)) readPair();
@@ -178,7 +219,7 @@ process.stdout.write(JSON.stringify(counts) + "\\n");
 `;
 
 describe("DirectoryLayoutWriter under a concurrent reader", () => {
-  it("never shows a cert and key from different versions across 100 swaps", async () => {
+  it("never shows a cert and key from different versions, a missing file or a wide version directory across 100 swaps", async () => {
     const dir = await freshDir("concurrent");
     const stopPath = join(root, "concurrent.stop");
     const writer = new DirectoryLayoutWriter(dir);
@@ -189,13 +230,19 @@ describe("DirectoryLayoutWriter under a concurrent reader", () => {
     let output = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
     while (!output.includes("ready\n")) await once(child.stdout, "data");
-    for (let i = 1; i <= 100; i++) await writer.writeFiles(x509Set(dir, `v${i}`));
+    const umask = process.umask(0o000);
+    try {
+      for (let i = 1; i <= 100; i++) await writer.writeFiles(x509Set(dir, `v${i}`));
+    } finally {
+      process.umask(umask);
+    }
     await writeFile(stopPath, "");
     await once(child, "exit");
     const counts = JSON.parse(output.split("\n")[1] ?? "{}") as Record<string, number>;
-    assert.equal(counts["mismatched"], 0);
+    const failures = { mismatched: counts["mismatched"], missing: counts["missing"], wideDirs: counts["wideDirs"] };
+    assert.deepEqual(failures, { mismatched: 0, missing: 0, wideDirs: 0 });
     assert.ok((counts["consistent"] ?? 0) > 0, "the final read after the last swap is consistent");
-    assert.deepEqual(await versionsIn(dir), [await readlink(join(dir, "..data"))]);
+    assert.equal((await versionsIn(dir)).length, 2, "the current version and the one before it");
     assert.equal(await readFile(join(dir, "svid_key.pem"), "utf8"), "key v100");
   });
 });

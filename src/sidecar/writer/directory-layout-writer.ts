@@ -2,22 +2,32 @@ import { randomBytes } from "node:crypto";
 import { chmod, link, lstat, mkdir, readdir, readlink, rm, symlink, unlink } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { OutputFile } from "../output/output-options.js";
+import { createDurableFile, readCurrentFile, renameOver, sameContents, sameMetadata, syncDirectory, tempPathFor } from "./file-ops.js";
 import {
-  createDurableFile,
-  readCurrentFile,
-  renameOver,
-  sameContents,
-  sameMetadata,
-  syncDirectory,
-  TEMP_FILE_NAME,
-  tempPathFor,
-} from "./file-ops.js";
-import { FileWriteError, fileWriteError, SerialQueue, type FileWriter, type WriteResult } from "./file-writer.js";
+  FileWriteError,
+  fileWriteError,
+  SerialQueue,
+  type FileWriter,
+  type RecoveryReport,
+  type RecoveryTargets,
+  type WriteResult,
+} from "./file-writer.js";
+import { repairInterruptedUpdates } from "./interrupted-update-repair.js";
+import { checkKeyPair } from "./key-pair-check.js";
 
 const DATA_LINK = "..data";
-const DATA_TMP_LINK = "..data_tmp";
+/**
+ * The new link is made under a fresh random name (`..data_tmp-<hex>`), never a fixed one, so
+ * nothing planted in the directory can block a swap; `..data_tmp` itself, Kubernetes' fixed
+ * name, is still cleared at start-up.
+ */
+const DATA_TMP_LINK = /^\.\.data_tmp(-[0-9a-f]{16})?$/;
 const VERSION_DIR_NAME = /^\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\.\d{3}_[0-9a-f]{8}$/;
-/** Version directories must be traversable by the application whatever the sidecar's umask. */
+/**
+ * Version directories must be traversable by the application whatever the sidecar's umask.
+ * They are created with this mode, which a umask can only narrow (never 0777 under umask 000,
+ * not even before the chmod), and are unreachable until `..data` points at them.
+ */
 const DIRECTORY_MODE = 0o755;
 
 /** `..2025_01_31_12_00_00.000_1a2b3c4d`: sortable, and hidden behind the `..` prefix as in Kubernetes. */
@@ -89,18 +99,27 @@ export class DirectoryLayoutWriter implements FileWriter {
     return this.#queue.run(async () => (await this.#update([], paths)).removed);
   }
 
-  /** Removes temp links, a left-over `..data_tmp` and versions `..data` does not point to. */
-  cleanupStale(directory: string): Promise<string[]> {
+  /**
+   * Removes temp links (and settles a `files`-layout update, should the layout have been
+   * switched after a crash), anything at a `..data_tmp` name, and every version but the one
+   * `..data` points to and the one before it, which a reader may still be inside. Then checks
+   * each cert/key pair through the links, as an application reads them.
+   */
+  recover(targets: RecoveryTargets): Promise<RecoveryReport> {
     return this.#queue.run(async () => {
-      const current = await existingDataVersion(directory);
-      const names = await readdir(directory).catch((error: unknown) => {
-        throw fileWriteError("read", directory, error);
+      const repair = await repairInterruptedUpdates([this.#root, ...targets.directories]);
+      const current = await existingDataVersion(this.#root);
+      const names = await readdir(this.#root).catch((error: unknown) => {
+        throw fileWriteError("read", this.#root, error);
       });
+      const previous = current === undefined ? undefined : previousVersion(names, current);
       const stale = names.filter(
-        (name) => TEMP_FILE_NAME.test(name) || name === DATA_TMP_LINK || (VERSION_DIR_NAME.test(name) && name !== current),
+        (name) => DATA_TMP_LINK.test(name) || (VERSION_DIR_NAME.test(name) && name !== current && name !== previous),
       );
-      for (const name of stale) await rm(join(directory, name), { recursive: true, force: true });
-      return stale;
+      for (const name of stale) await removeEntry(join(this.#root, name));
+      if (stale.length > 0) await syncDirectory(this.#root);
+      const removed = [...repair.removed, ...stale.map((name) => join(this.#root, name))];
+      return { ...repair, removed, keyPairs: targets.keyPairs.map(checkKeyPair) };
     });
   }
 
@@ -145,7 +164,9 @@ export class DirectoryLayoutWriter implements FileWriter {
     }
     const visible = new Set([...plan.keep, ...plan.write.map((file) => this.#nameOf(file.path))].map(topLevelName));
     await this.#syncVisibleLinks(visible, new Set([...existing].map(topLevelName)));
-    if (version !== current) await this.#removeVersionsExcept(version);
+    // The version just replaced stays until the next swap: a reader that resolved `..data`
+    // a moment ago may still be opening files inside it.
+    if (version !== current) await this.#removeVersionsExcept(new Set([version, current]));
     return { result, removed: [...removedNames].map((name) => join(this.#root, name)) };
   }
 
@@ -155,13 +176,13 @@ export class DirectoryLayoutWriter implements FileWriter {
     const directories = new Set<string>([versionPath]);
     const ensureParent = async (path: string): Promise<void> => {
       for (let dir = dirname(path); !directories.has(dir); dir = dirname(dir)) {
-        await mkdir(dir, { recursive: true });
+        await mkdir(dir, { recursive: true, mode: DIRECTORY_MODE });
         await chmod(dir, DIRECTORY_MODE);
         directories.add(dir);
       }
     };
     try {
-      await mkdir(versionPath);
+      await mkdir(versionPath, { mode: DIRECTORY_MODE });
       await chmod(versionPath, DIRECTORY_MODE);
       for (const file of plan.write) {
         const target = join(versionPath, this.#nameOf(file.path));
@@ -181,11 +202,10 @@ export class DirectoryLayoutWriter implements FileWriter {
     return version;
   }
 
-  /** The one atomic step: a fresh `..data_tmp` symlink renamed over `..data`. */
+  /** The one atomic step: a fresh `..data_tmp-<hex>` symlink renamed over `..data`. */
   async #swapDataLink(version: string): Promise<void> {
-    const tmpLink = join(this.#root, DATA_TMP_LINK);
+    const tmpLink = join(this.#root, `..data_tmp-${randomBytes(8).toString("hex")}`);
     try {
-      await rm(tmpLink, { force: true });
       await symlink(version, tmpLink);
       renameOver(tmpLink, join(this.#root, DATA_LINK));
     } catch (error: unknown) {
@@ -228,11 +248,35 @@ export class DirectoryLayoutWriter implements FileWriter {
     if (touched) await syncDirectory(this.#root);
   }
 
-  async #removeVersionsExcept(version: string | undefined): Promise<void> {
+  async #removeVersionsExcept(keep: ReadonlySet<string | undefined>): Promise<void> {
     const names = await readdir(this.#root);
     for (const name of names) {
-      if (VERSION_DIR_NAME.test(name) && name !== version) await rm(join(this.#root, name), { recursive: true, force: true });
+      if (VERSION_DIR_NAME.test(name) && !keep.has(name)) await removeEntry(join(this.#root, name));
     }
+  }
+}
+
+/**
+ * The version `..data` pointed to before `current`: the newest older one. Names sort by their
+ * timestamp; should the clock have stepped back, the worst case keeps one unused directory
+ * until the next swap.
+ */
+function previousVersion(names: readonly string[], current: string): string | undefined {
+  return names.filter((name) => VERSION_DIR_NAME.test(name) && name < current).sort().at(-1);
+}
+
+/**
+ * Removes whatever is at `path` without following a link: a symlink or file is unlinked, a
+ * directory removed with its contents (`rm` lstat()s each entry and unlinks links inside it,
+ * never their targets).
+ */
+async function removeEntry(path: string): Promise<void> {
+  try {
+    const stats = await lstat(path);
+    if (stats.isDirectory()) await rm(path, { recursive: true, force: true });
+    else await unlink(path);
+  } catch (error: unknown) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw fileWriteError("remove", path, error);
   }
 }
 

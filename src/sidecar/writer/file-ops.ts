@@ -1,6 +1,19 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, fsync, lstatSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
-import { readdir, unlink } from "node:fs/promises";
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  fsync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import type { OutputFile } from "../output/output-options.js";
@@ -46,22 +59,55 @@ const fsyncAsync = promisify(fsync);
  * microseconds on a small file, less than a thread-pool round trip costs in CPU.
  */
 export async function createDurableFile(path: string, contents: Uint8Array, metadata: FileMetadata, reportAs: string): Promise<void> {
+  const fd = createFileSync(path, contents, metadata, reportAs);
+  try {
+    await syncAndClose(fd, reportAs);
+  } catch (error: unknown) {
+    await unlink(path).catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * The synchronous half of `createDurableFile`: creates, sets owner and mode, writes, and returns
+ * the open descriptor for `syncAndClose`. On failure the file is closed and removed. Callers that
+ * stage several files use it to create them strictly one after another (the crash repair relies
+ * on that order) while their fsyncs still run side by side.
+ */
+export function createFileSync(path: string, contents: Uint8Array, metadata: FileMetadata, reportAs: string): number {
   const flags = constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY | constants.O_NOFOLLOW;
   const fd = stepSync("create", reportAs, () => openSync(path, flags, metadata.mode & 0o777));
-  let fdOpen = true;
   try {
     if (metadata.uid !== undefined || metadata.gid !== undefined) {
       stepSync("set owner of", reportAs, () => fchownSync(fd, metadata.uid ?? -1, metadata.gid ?? -1));
     }
     stepSync("set mode of", reportAs, () => fchmodSync(fd, metadata.mode));
     stepSync("write", reportAs, () => writeAll(fd, contents));
-    await step("sync", reportAs, () => fsyncAsync(fd));
-    fdOpen = false;
-    stepSync("write", reportAs, () => closeSync(fd));
+    return fd;
   } catch (error: unknown) {
-    if (fdOpen) closeQuietly(fd);
-    await unlink(path).catch(() => undefined);
+    closeQuietly(fd);
+    removeQuietly(path);
     throw error;
+  }
+}
+
+/** Waits for `fd` to reach the device, then closes it (also when the fsync fails). */
+export async function syncAndClose(fd: number, reportAs: string): Promise<void> {
+  try {
+    await step("sync", reportAs, () => fsyncAsync(fd));
+  } catch (error: unknown) {
+    closeQuietly(fd);
+    throw error;
+  }
+  stepSync("write", reportAs, () => closeSync(fd));
+}
+
+/** Unlinks `path` if it is there; for clean-up on a path whose error is already being reported. */
+export function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Gone already, or the error being reported is the one that matters.
   }
 }
 
@@ -69,7 +115,7 @@ function writeAll(fd: number, contents: Uint8Array): void {
   for (let offset = 0; offset < contents.length; ) offset += writeSync(fd, contents, offset);
 }
 
-function closeQuietly(fd: number): void {
+export function closeQuietly(fd: number): void {
   try {
     closeSync(fd);
   } catch {
@@ -159,15 +205,4 @@ export async function syncDirectory(directory: string): Promise<void> {
   } finally {
     closeQuietly(fd);
   }
-}
-
-/** Deletes the entries of `directory` whose names match `pattern`; returns their names. */
-export async function removeMatching(directory: string, pattern: RegExp): Promise<string[]> {
-  const names = await step("read", directory, () => readdir(directory));
-  const removed: string[] = [];
-  for (const name of names.filter((entry) => pattern.test(entry))) {
-    await step("remove", join(directory, name), () => unlink(join(directory, name)));
-    removed.push(name);
-  }
-  return removed;
 }

@@ -25,8 +25,46 @@ export interface FileWriter {
   writeFiles(files: readonly OutputFile[]): Promise<WriteResult>;
   /** Deletes outputs that no longer exist in the state (a federated trust domain went away). */
   removeFiles(paths: readonly string[]): Promise<string[]>;
-  /** Removes what a crash mid-write left in `directory` (temp files, unused versions); returns their names. */
-  cleanupStale(directory: string): Promise<string[]>;
+  /**
+   * Settles what a crash mid-write left behind, before anything else writes: an interrupted
+   * update is rolled forward or back so that the visible files belong together, stale temp
+   * files are removed, and each cert/key pair is checked. Idempotent: a crash during the repair
+   * leaves a state the next repair settles the same way.
+   */
+  recover(targets: RecoveryTargets): Promise<RecoveryReport>;
+}
+
+/** A certificate file and the key file that must match it. */
+export interface KeyPairPaths {
+  readonly certPath: string;
+  readonly keyPath: string;
+}
+
+/** Where the start-up repair looks, and which pairs it checks afterwards. */
+export interface RecoveryTargets {
+  /** Every directory an output is written to, absolute. */
+  readonly directories: readonly string[];
+  readonly keyPairs: readonly KeyPairPaths[];
+}
+
+/** `match`; `mismatch`; `missing` (a file is absent: nothing was written yet); `unreadable` (not PEM, ...). */
+export type KeyPairVerdict = "match" | "mismatch" | "missing" | "unreadable";
+
+export interface KeyPairCheck extends KeyPairPaths {
+  readonly verdict: KeyPairVerdict;
+}
+
+/** What a repair did, by absolute path. */
+export interface RecoveryReport {
+  /** Outputs replaced by a complete temp file of an update whose renames had begun. */
+  readonly rolledForward: string[];
+  /** Temp files, links and version directories removed: updates that never became visible, left-overs. */
+  readonly removed: string[];
+  /** Temp files whose contents did not match the digest in their name: removed, never made visible. */
+  readonly discarded: string[];
+  /** What the repair could not do, each naming the path and the cause; the repair goes on. */
+  readonly problems: string[];
+  readonly keyPairs: KeyPairCheck[];
 }
 
 /** The I/O step that failed, for the message. */
