@@ -1,5 +1,5 @@
-import { credentials, Metadata } from "@grpc/grpc-js";
-import type { ChannelOptions, ClientReadableStream, ClientUnaryCall, ServiceError } from "@grpc/grpc-js";
+import { connectivityState, credentials, Metadata, status as Status } from "@grpc/grpc-js";
+import type { CallOptions, ChannelOptions, ClientReadableStream, ClientUnaryCall, ServiceError } from "@grpc/grpc-js";
 import { describeError } from "../errors.js";
 import { JwtSvidError, parseInsecureJwtSvid } from "../spiffe/jwt-svid.js";
 import type { JwtSvid } from "../spiffe/jwt-svid.js";
@@ -16,7 +16,8 @@ import type { X509Context } from "./decode.js";
 import { workloadApiErrorFromStatus, WorkloadApiRequestError, WorkloadApiResponseError } from "./errors.js";
 import { SpiffeWorkloadAPIClient } from "./generated/workload.js";
 import type { JWTSVIDResponse, ValidateJWTSVIDResponse } from "./generated/workload.js";
-import { WatchStream } from "./watch-stream.js";
+import { SocketWatch } from "./socket-watch.js";
+import { DEFAULT_FIRST_RESPONSE_TIMEOUT_MS, WatchStream } from "./watch-stream.js";
 import type { Watch, WatchHandlers } from "./watch-stream.js";
 
 /** The security header every request carries (Workload Endpoint §3). */
@@ -33,7 +34,20 @@ export interface WorkloadApiClientOptions {
    * @default { initialMs: 1000, maxMs: 30000 }
    */
   readonly backoff?: BackoffOptions;
+  /**
+   * The deadline of each unary call (FetchJWTSVID, ValidateJWTSVID): an agent that accepts a
+   * call and never answers fails it with DEADLINE_EXCEEDED instead of holding it forever.
+   * @default 30000
+   */
+  readonly rpcTimeoutMs?: number;
+  /**
+   * How long a watch may wait for the first message of a call before it retries.
+   * @default 30000
+   */
+  readonly firstResponseTimeoutMs?: number;
 }
+
+export const DEFAULT_RPC_TIMEOUT_MS = 30_000;
 
 export interface FetchJwtSvidsOptions {
   /** Every audience the tokens must carry; at least one (Workload API §6.2.1). */
@@ -58,10 +72,14 @@ function channelOptions(backoff: BackoffOptions): ChannelOptions {
   return {
     // Off: SPIRE's agent answers frequent pings with GOAWAY ENHANCE_YOUR_CALM (DESIGN §10).
     "grpc.keepalive_time_ms": -1,
-    // grpc-js keeps its own connection backoff (1 s growing to 120 s) under ours; bound it by
-    // ours so that a restarted agent is reached within one of our delays.
+    // grpc-js keeps its own connection backoff (1 s growing to 120 s) under ours, and a call
+    // made while it runs fails at once without a connection attempt. Bounded by ours here; and
+    // a channel found in TRANSIENT_FAILURE is replaced (see #channel), so ours alone decides.
     "grpc.initial_reconnect_backoff_ms": backoff.initialMs ?? DEFAULT_INITIAL_BACKOFF_MS,
     "grpc.max_reconnect_backoff_ms": backoff.maxMs ?? DEFAULT_MAX_BACKOFF_MS,
+    // A replacement channel must not inherit the old one's subchannel and its backoff timer
+    // from grpc-js's process-wide pool.
+    "grpc.use_local_subchannel_pool": 1,
   };
 }
 
@@ -69,9 +87,14 @@ function channelOptions(backoff: BackoffOptions): ChannelOptions {
 export class WorkloadApiClient {
   readonly address: EndpointAddress;
   readonly #target: string;
-  readonly #grpc: SpiffeWorkloadAPIClient;
+  #grpc: SpiffeWorkloadAPIClient;
   readonly #backoff: BackoffOptions;
+  readonly #rpcTimeoutMs: number;
+  readonly #firstResponseTimeoutMs: number;
   readonly #watches = new Set<Watch>();
+  readonly #socketWatch: SocketWatch | undefined;
+  readonly #socketListeners = new Set<() => void>();
+  #closed = false;
 
   constructor(options: WorkloadApiClientOptions = {}) {
     const { address } = options;
@@ -83,11 +106,53 @@ export class WorkloadApiClient {
           : resolveEndpointAddress(undefined);
     this.#target = formatEndpointAddress(this.address);
     this.#backoff = options.backoff ?? {};
-    this.#grpc = new SpiffeWorkloadAPIClient(
-      grpcTarget(this.address),
-      credentials.createInsecure(),
-      channelOptions(this.#backoff),
-    );
+    this.#rpcTimeoutMs = options.rpcTimeoutMs ?? DEFAULT_RPC_TIMEOUT_MS;
+    this.#firstResponseTimeoutMs = options.firstResponseTimeoutMs ?? DEFAULT_FIRST_RESPONSE_TIMEOUT_MS;
+    this.#grpc = this.#newChannel();
+    this.#socketWatch =
+      this.address.kind === "unix" ? new SocketWatch(this.address.path, () => this.#onSocketAppeared()) : undefined;
+  }
+
+  #newChannel(): SpiffeWorkloadAPIClient {
+    return new SpiffeWorkloadAPIClient(grpcTarget(this.address), credentials.createInsecure(), channelOptions(this.#backoff));
+  }
+
+  /**
+   * The channel for a new call. One in TRANSIENT_FAILURE is inside grpc-js's reconnect backoff
+   * and would fail the call without trying the socket: it holds no live call, so it is closed
+   * and a fresh one connects at once.
+   */
+  #channel(): SpiffeWorkloadAPIClient {
+    if (!this.#closed && this.#grpc.getChannel().getConnectivityState(false) === connectivityState.TRANSIENT_FAILURE) {
+      this.#grpc.close();
+      this.#grpc = this.#newChannel();
+    }
+    return this.#grpc;
+  }
+
+  /**
+   * Calls `listener` each time the agent's socket reappears while this client is disconnected
+   * (a watch retrying, or a unary call failed with UNAVAILABLE); watches in backoff have already
+   * been told to retry. Returns the unsubscribe function.
+   */
+  onAgentSocketAppeared(listener: () => void): () => void {
+    this.#socketListeners.add(listener);
+    return () => this.#socketListeners.delete(listener);
+  }
+
+  /** The agent may be back: every waiting watch and listener tries now instead of after its delay. */
+  #onSocketAppeared(): void {
+    if (this.#closed) return;
+    for (const watch of this.#watches) watch.retryNow();
+    for (const listener of this.#socketListeners) listener();
+  }
+
+  /** While some call waits for the agent, watch for its socket; once every watch is back, stop. */
+  #updateSocketWatch(): void {
+    if (this.#socketWatch === undefined) return;
+    const waiting = [...this.#watches].some((watch) => watch.state !== "open");
+    if (waiting && !this.#closed) this.#socketWatch.arm();
+    else if (this.#watches.size > 0) this.#socketWatch.disarm();
   }
 
   /** Fresh per call: grpc-js may mutate the metadata object it is handed. */
@@ -101,7 +166,11 @@ export class WorkloadApiClient {
   #unary<Res>(
     method: string,
     signal: AbortSignal | undefined,
-    invoke: (metadata: Metadata, callback: (error: ServiceError | null, response: Res) => void) => ClientUnaryCall,
+    invoke: (
+      metadata: Metadata,
+      options: CallOptions,
+      callback: (error: ServiceError | null, response: Res) => void,
+    ) => ClientUnaryCall,
   ): Promise<Res> {
     signal?.throwIfAborted();
     return new Promise<Res>((resolve, reject) => {
@@ -109,10 +178,16 @@ export class WorkloadApiClient {
         call.cancel();
         reject(signal?.reason);
       };
-      const call = invoke(this.#metadata(), (error, response) => {
+      const options: CallOptions = { deadline: Date.now() + this.#rpcTimeoutMs };
+      const call = invoke(this.#metadata(), options, (error, response) => {
         signal?.removeEventListener("abort", onAbort);
-        if (error) reject(workloadApiErrorFromStatus(error, method, this.#target, { cause: error }));
-        else resolve(response);
+        if (error === null) {
+          resolve(response);
+          return;
+        }
+        if (error.code === Status.UNAVAILABLE || error.code === Status.DEADLINE_EXCEEDED) this.#socketWatch?.arm();
+        const status = error.code === Status.DEADLINE_EXCEEDED ? deadlineStatus(this.#rpcTimeoutMs) : error;
+        reject(workloadApiErrorFromStatus(status, method, this.#target, { cause: error }));
       });
       signal?.addEventListener("abort", onAbort, { once: true });
     });
@@ -135,7 +210,7 @@ export class WorkloadApiClient {
     const response = await this.#unary<JWTSVIDResponse>(
       "FetchJWTSVID",
       options.signal,
-      (metadata, callback) => this.#grpc.fetchJwtsvid(request, metadata, callback),
+      (metadata, callOptions, callback) => this.#channel().fetchJwtsvid(request, metadata, callOptions, callback),
     );
     return parseJwtSvidResponse(response, audience);
   }
@@ -151,7 +226,7 @@ export class WorkloadApiClient {
     const response = await this.#unary<ValidateJWTSVIDResponse>(
       "ValidateJWTSVID",
       options.signal,
-      (metadata, callback) => this.#grpc.validateJwtsvid(request, metadata, callback),
+      (metadata, callOptions, callback) => this.#channel().validateJwtsvid(request, metadata, callOptions, callback),
     );
     let spiffeId: SpiffeId;
     try {
@@ -170,19 +245,19 @@ export class WorkloadApiClient {
 
   /** Watches the X.509 context (FetchX509SVID); each message is validated at its arrival time. */
   watchX509Context(handlers: WatchHandlers<X509Context>): Watch {
-    const open = () => this.#grpc.fetchX509Svid({}, this.#metadata());
+    const open = () => this.#channel().fetchX509Svid({}, this.#metadata());
     return this.#watch("FetchX509SVID", handlers, open, (raw) => decodeX509Context(raw));
   }
 
   /** Watches the X.509 bundles (FetchX509Bundles). */
   watchX509Bundles(handlers: WatchHandlers<X509BundleSet>): Watch {
-    const open = () => this.#grpc.fetchX509Bundles({}, this.#metadata());
+    const open = () => this.#channel().fetchX509Bundles({}, this.#metadata());
     return this.#watch("FetchX509Bundles", handlers, open, decodeX509Bundles);
   }
 
   /** Watches the JWT bundles (FetchJWTBundles). */
   watchJwtBundles(handlers: WatchHandlers<JwtBundleSet>): Watch {
-    const open = () => this.#grpc.fetchJwtBundles({}, this.#metadata());
+    const open = () => this.#channel().fetchJwtBundles({}, this.#metadata());
     return this.#watch("FetchJWTBundles", handlers, open, decodeJwtBundles);
   }
 
@@ -198,10 +273,12 @@ export class WorkloadApiClient {
       open,
       decode,
       backoff: this.#backoff,
+      firstResponseTimeoutMs: this.#firstResponseTimeoutMs,
       handlers: {
         ...handlers,
         onStateChange: (state) => {
           if (state === "stopped" || state === "failed") this.#watches.delete(watch);
+          this.#updateSocketWatch();
           handlers.onStateChange?.(state);
         },
       },
@@ -212,9 +289,16 @@ export class WorkloadApiClient {
 
   /** Stops every watch of this client and closes the channel. */
   close(): void {
+    this.#closed = true;
+    this.#socketWatch?.disarm();
     for (const watch of [...this.#watches]) watch.close();
     this.#grpc.close();
   }
+}
+
+/** grpc-js says only "Deadline exceeded"; the message should name the deadline we set. */
+function deadlineStatus(timeoutMs: number): { code: Status; details: string } {
+  return { code: Status.DEADLINE_EXCEEDED, details: `no answer within the ${Number((timeoutMs / 1000).toFixed(1))} s deadline` };
 }
 
 /** Validates a FetchJWTSVID response: one or more tokens, each for its spiffe_id and the audience. */

@@ -87,6 +87,8 @@ function explain(status: { code: Status; details: string }, method: string, targ
       );
     case Status.UNIMPLEMENTED:
       return `the Workload API at ${target} does not implement ${method}: ${details}`;
+    case Status.DEADLINE_EXCEEDED:
+      return `${method} on the Workload API at ${target} timed out: ${details} (is the agent stuck?)`;
     case Status.CANCELLED:
       return `${method} on the Workload API at ${target} was cancelled (the agent may have shut down): ${details}`;
     default:

@@ -7,8 +7,15 @@ export {
   resolveEndpointAddress,
   type EndpointAddress,
 } from "./address.js";
-export { Backoff, DEFAULT_INITIAL_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS, type BackoffOptions } from "./backoff.js";
 export {
+  Backoff,
+  DEFAULT_BACKOFF_JITTER,
+  DEFAULT_INITIAL_BACKOFF_MS,
+  DEFAULT_MAX_BACKOFF_MS,
+  type BackoffOptions,
+} from "./backoff.js";
+export {
+  DEFAULT_RPC_TIMEOUT_MS,
   SECURITY_HEADER,
   WorkloadApiClient,
   type FetchJwtSvidsOptions,
@@ -34,6 +41,7 @@ export {
 export { JwtSource, type FetchJwtSvidOptions } from "./jwt-source.js";
 export { type SourceEvents, type SourceOptions } from "./source-base.js";
 export {
+  DEFAULT_FIRST_RESPONSE_TIMEOUT_MS,
   WatchStream,
   type Watch,
   type WatchHandlers,

@@ -11,14 +11,21 @@ import { WorkloadApiError, workloadApiErrorFromStatus } from "./errors.js";
  * |---------------------|---------------------------------------------------------|--------------|
  * | (start)             | `start()` opens the first call                          | `connecting` |
  * | `connecting`        | the first message of this call arrives (valid or not)   | `open`       |
+ * | `connecting`        | no message within the first-response timeout            | `backoff`    |
  * | `connecting`/`open` | the call ends: retryable status, or the server ended it | `backoff`    |
- * | `backoff`           | the delay elapsed; a new call is opened                 | `connecting` |
- * | `connecting`/`open` | the call ends with InvalidArgument or Unimplemented     | `failed`     |
+ * | `backoff`           | the delay elapsed, or `retryNow()`; a new call is opened | `connecting` |
+ * | `connecting`/`open` | InvalidArgument or Unimplemented, before any good update | `failed`     |
+ * | `connecting`/`open` | InvalidArgument or Unimplemented, after a good update   | `backoff`    |
  * | any but `failed`    | `close()`                                               | `stopped`    |
  *
  * `stopped` and `failed` are final. Retryable: Unavailable, PermissionDenied, Unknown,
  * Internal, any other code, and a CANCELLED we did not cause (grpc-js reports a server
  * shutdown that way). Workload Endpoint Appendix A and DESIGN §3.4.
+ *
+ * A permanent status before the first good update is a configuration error (the security
+ * header, an agent without the RPC): the watch fails. After one, the same status means the
+ * agent changed under a workload that holds valid identity, so the watch keeps it: it retries
+ * at the longest backoff delay, and the caller reports the refusal (issue 13 item 13).
  */
 export type WatchState = "connecting" | "open" | "backoff" | "stopped" | "failed";
 
@@ -44,7 +51,15 @@ export interface WatchStreamOptions<Raw, T> {
   readonly handlers: WatchHandlers<T>;
   /** @default { initialMs: 1000, maxMs: 30000 } */
   readonly backoff?: BackoffOptions;
+  /**
+   * How long a new call may stay silent before it is cancelled and retried (DESIGN §3.8): the
+   * agent sends the full state at once (Workload API §4.3), so silence means it is stuck.
+   * @default 30000
+   */
+  readonly firstResponseTimeoutMs?: number;
 }
+
+export const DEFAULT_FIRST_RESPONSE_TIMEOUT_MS = 30_000;
 
 /** What a caller holds of a running watch. */
 export interface Watch {
@@ -54,6 +69,12 @@ export interface Watch {
   readonly lastError: WorkloadApiError | undefined;
   /** In `backoff`, how long until the next call, for a "reconnecting in" log line. */
   readonly retryDelayMs: number | undefined;
+  /** Whether a valid update has arrived since `start()`; a permanent status then no longer fails the watch. */
+  readonly delivered: boolean;
+  /** In `backoff`, opens the next call now (e.g. the agent's socket has just reappeared). */
+  retryNow(): void;
+  /** Ends the current call and opens a new one at once, for a fresh copy of the full state. */
+  restart(): void;
   close(): void;
 }
 
@@ -73,6 +94,8 @@ export class WatchStream<Raw, T> implements Watch {
   #timer: NodeJS.Timeout | undefined;
   #lastError: WorkloadApiError | undefined;
   #retryDelayMs: number | undefined;
+  #firstResponseTimer: NodeJS.Timeout | undefined;
+  #delivered = false;
 
   constructor(options: WatchStreamOptions<Raw, T>) {
     this.#options = options;
@@ -91,6 +114,26 @@ export class WatchStream<Raw, T> implements Watch {
     return this.#state === "backoff" ? this.#retryDelayMs : undefined;
   }
 
+  get delivered(): boolean {
+    return this.#delivered;
+  }
+
+  retryNow(): void {
+    if (this.#state !== "backoff") return;
+    clearTimeout(this.#timer);
+    this.#connect();
+  }
+
+  restart(): void {
+    if (this.#state === "backoff") {
+      this.retryNow();
+      return;
+    }
+    if (this.#state !== "connecting" && this.#state !== "open") return;
+    this.#dropAttempt();
+    this.#connect();
+  }
+
   start(): this {
     if (this.#state === undefined) this.#connect();
     return this;
@@ -101,9 +144,15 @@ export class WatchStream<Raw, T> implements Watch {
     if (this.#state === "stopped" || this.#state === "failed") return;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#setState("stopped");
+    this.#dropAttempt();
+  }
+
+  /** Cancels the current call; its CANCELLED is ours, so its events are ignored. */
+  #dropAttempt(): void {
+    clearTimeout(this.#firstResponseTimer);
     const attempt = this.#attempt;
     this.#attempt = undefined;
-    this.#setState("stopped");
     attempt?.call.cancel();
   }
 
@@ -119,6 +168,8 @@ export class WatchStream<Raw, T> implements Watch {
     const call = this.#options.open();
     const attempt: Attempt<Raw> = { call, status: undefined, ended: false };
     this.#attempt = attempt;
+    const timeoutMs = this.#options.firstResponseTimeoutMs ?? DEFAULT_FIRST_RESPONSE_TIMEOUT_MS;
+    this.#firstResponseTimer = setTimeout(() => this.#onFirstResponseTimeout(attempt, timeoutMs), timeoutMs);
     call.on("data", (raw: Raw) => {
       if (this.#attempt === attempt) this.#receive(raw);
     });
@@ -135,7 +186,20 @@ export class WatchStream<Raw, T> implements Watch {
     });
   }
 
+  #onFirstResponseTimeout(attempt: Attempt<Raw>, timeoutMs: number): void {
+    if (this.#attempt !== attempt) return;
+    this.#dropAttempt();
+    const { method, target } = this.#options;
+    const error = new WorkloadApiError(
+      `${method} on the Workload API at ${target} sent nothing within ${formatSeconds(timeoutMs)} ` +
+        "(first-response timeout); the agent accepted the call but is not answering; retrying",
+      { code: Status.DEADLINE_EXCEEDED, details: `no first message within ${timeoutMs} ms` },
+    );
+    this.#afterCall(error);
+  }
+
   #receive(raw: Raw): void {
+    clearTimeout(this.#firstResponseTimer);
     this.#setState("open");
     let value: T;
     try {
@@ -145,22 +209,28 @@ export class WatchStream<Raw, T> implements Watch {
       return;
     }
     this.#backoff.reset();
+    this.#delivered = true;
     this.#options.handlers.onUpdate(value);
   }
 
   #maybeFinish(attempt: Attempt<Raw>): void {
     if (this.#attempt !== attempt || attempt.status === undefined || !attempt.ended) return;
     this.#attempt = undefined;
-    const error = this.#errorFor(attempt.status);
+    clearTimeout(this.#firstResponseTimer);
+    this.#afterCall(this.#errorFor(attempt.status));
+  }
+
+  #afterCall(error: WorkloadApiError): void {
     this.#lastError = error;
     this.#options.handlers.onError?.(error);
-    // A handler may have closed the watch.
-    if (this.#state === "stopped") return;
-    if (!error.retryable) {
+    // A handler may have closed or restarted the watch.
+    if (this.#state === "stopped" || this.#attempt !== undefined) return;
+    if (!error.retryable && !this.#delivered) {
       this.#setState("failed");
       return;
     }
-    this.#retryDelayMs = this.#backoff.next();
+    // After a good update a permanent refusal is retried, but only as often as the cap allows.
+    this.#retryDelayMs = error.retryable ? this.#backoff.next() : this.#backoff.maxMs;
     // Not unref'd: a daemon waiting for its agent must stay alive; close() clears it.
     this.#timer = setTimeout(() => this.#connect(), this.#retryDelayMs);
     this.#setState("backoff");
@@ -173,4 +243,8 @@ export class WatchStream<Raw, T> implements Watch {
     }
     return workloadApiErrorFromStatus(status, method, target);
   }
+}
+
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
 }

@@ -50,7 +50,7 @@ describe("WatchStream over a real Unix socket", () => {
 
   type TestWatch = { events: EventLog<Event>; stream: WatchStream<X509SVIDResponse, string> };
 
-  function watch(backoff: BackoffOptions = FAST_BACKOFF): TestWatch {
+  function watch(backoff: BackoffOptions = FAST_BACKOFF, firstResponseTimeoutMs?: number): TestWatch {
     const events = new EventLog<Event>();
     const stream = new WatchStream<X509SVIDResponse, string>({
       method: "FetchX509SVID",
@@ -58,6 +58,7 @@ describe("WatchStream over a real Unix socket", () => {
       open: () => grpc.fetchX509Svid({}, new Metadata()),
       decode,
       backoff,
+      ...(firstResponseTimeoutMs === undefined ? {} : { firstResponseTimeoutMs }),
       handlers: {
         onUpdate: (value) => events.push({ kind: "update", value }),
         onInvalid: (error) => events.push({ kind: "invalid", error }),
@@ -215,6 +216,56 @@ describe("WatchStream over a real Unix socket", () => {
       await events.waitFor(() => events.count(state("backoff")) >= 3, "three backoffs");
       assert.deepEqual(delays(events).slice(0, 3), [5, 5, 5]);
     });
+  });
+
+  it("cancels a call that sends nothing within the first-response timeout, says so, and retries", async () => {
+    // The first call is accepted and left silent, as a stuck agent does; the second answers.
+    agent.handlers.fetchX509Svid = (call) => {
+      if (agent.callsTo("fetchX509Svid").length > 1) call.write(message("answered"));
+    };
+    const { events, stream } = watch(FAST_BACKOFF, 100);
+    await events.waitFor(update("answered"), "the update on the retried call");
+    const timedOut = await events.waitFor(errorWith("DEADLINE_EXCEEDED"), "the timeout");
+    assert.ok(timedOut.kind === "error" && timedOut.error.retryable);
+    assert.match(timedOut.error.message, /FetchX509SVID on the Workload API at .* sent nothing within 0\.1 s \(first-response timeout\)/);
+    assert.equal(agent.callsTo("fetchX509Svid").length, 2);
+    assert.equal(stream.state, "open");
+  });
+
+  it("keeps a watch that has delivered through InvalidArgument and Unimplemented, retrying at the longest delay", async () => {
+    const backoff: BackoffOptions = { initialMs: 5, maxMs: 60, random: () => 1 };
+    agent.handlers.fetchX509Svid = (call) => {
+      const calls = agent.callsTo("fetchX509Svid").length;
+      if (calls === 1) {
+        call.write(message("one"));
+        setTimeout(() => endStream(call, Status.INVALID_ARGUMENT, "agent reconfigured"), 20);
+      } else if (calls === 2) {
+        endStream(call, Status.UNIMPLEMENTED, "not any more");
+      } else {
+        call.write(message("back"));
+      }
+    };
+    const { events, stream } = watch(backoff);
+    await events.waitFor(update("back"), "the update after two permanent refusals");
+    assert.equal(events.count(state("failed")), 0);
+    const delays = events.entries.flatMap((e) => (e.kind === "state" && e.state === "backoff" ? [e.retryDelayMs] : []));
+    assert.deepEqual(delays, [60, 60], "permanent refusals wait the longest delay");
+    assert.deepEqual(
+      events.entries.flatMap((e) => (e.kind === "error" ? [e.error.statusName] : [])),
+      ["INVALID_ARGUMENT", "UNIMPLEMENTED"],
+    );
+    assert.equal(stream.delivered, true);
+  });
+
+  it("retryNow() opens the next call at once instead of after the delay", async () => {
+    agent.handlers.fetchX509Svid = (call) => {
+      if (agent.callsTo("fetchX509Svid").length === 1) endStream(call, Status.UNAVAILABLE, "down");
+      else call.write(message("now"));
+    };
+    const { events, stream } = watch({ initialMs: 3_600_000, maxMs: 3_600_000 });
+    await events.waitFor(state("backoff"), "the hour-long backoff");
+    stream.retryNow();
+    await events.waitFor(update("now"), "the update of the call retryNow() opened");
   });
 
   it("stops on Unimplemented", async () => {
