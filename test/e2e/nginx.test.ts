@@ -27,7 +27,7 @@ import type { HttpsResult, LogLine } from "./support.js";
 const NGINX_ID = "spiffe://example.org/nginx";
 const CLIENT_ID = "spiffe://example.org/web-client";
 const NGINX = await findProgram("nginx");
-const skip = NGINX === undefined ? "nginx is not installed: apt-get install nginx (.ci/run does)" : false;
+const skip = NGINX === undefined ? "nginx is not installed; install the test peers with \"bash scripts/install-test-peers.sh\"" : false;
 
 /** One nginx under test: its own agent, cert_dir, runtime dir and port. */
 interface Setup {

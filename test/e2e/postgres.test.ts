@@ -51,7 +51,7 @@ const programs = {
 const missing = Object.entries(programs)
   .filter(([, path]) => path === undefined)
   .map(([name]) => name);
-const skip = missing.length === 0 ? false : `missing ${missing.join(", ")}: apt-get install postgresql util-linux (.ci/run does)`;
+const skip = missing.length === 0 ? false : `${missing.join(", ")} not installed (PostgreSQL, util-linux); install the test peers with "bash scripts/install-test-peers.sh"`;
 
 /** The non-root account PostgreSQL runs as: it refuses to run as root. */
 interface ServerUser {
