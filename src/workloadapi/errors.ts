@@ -1,6 +1,7 @@
 import { status as Status } from "@grpc/grpc-js";
 import type { StatusObject } from "@grpc/grpc-js";
 import { RuleViolationError, SpiffeSidecarError } from "../errors.js";
+import { boundText, MAX_MESSAGE_CHARS } from "../text/bounded-text.js";
 
 /** The gRPC status names, as grpc-js spells them (`UNAVAILABLE`, `INVALID_ARGUMENT`, ...). */
 export type GrpcStatusName = keyof typeof Status;
@@ -63,8 +64,17 @@ export function statusName(code: Status): GrpcStatusName {
 
 const NO_LISTENER = /\b(ENOENT|ECONNREFUSED|ENOTSOCK)\b/;
 
+/**
+ * The server's text as our messages quote it: cut to a bound (an agent controls it), and
+ * without the empty "Resolution note: " that grpc-js appends when its resolver had nothing to say.
+ */
+function quotedDetails(details: string): string {
+  const trimmed = details.replace(/\.?\s*Resolution note:\s*$/, "");
+  return trimmed === "" ? "no details" : boundText(trimmed, MAX_MESSAGE_CHARS);
+}
+
 function explain(status: { code: Status; details: string }, method: string, target: string): string {
-  const details = status.details === "" ? "no details" : status.details;
+  const details = quotedDetails(status.details);
   switch (status.code) {
     case Status.UNAVAILABLE:
       if (NO_LISTENER.test(details)) return `no Workload API at ${target} (is the agent running?): ${details}`;

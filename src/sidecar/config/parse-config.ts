@@ -1,12 +1,14 @@
-import { isMap, LineCounter, parseDocument, type YAMLError } from "yaml";
+import { extname } from "node:path";
+import { Document, isMap, LineCounter, parseDocument, type Node, type YAMLError } from "yaml";
 import { buildConfig } from "./build-config.js";
 import { ConfigError } from "./config-error.js";
 import { checkConfigRules } from "./config-rules.js";
 import { systemConfigHost, type ConfigHost } from "./config-host.js";
+import { hclAsYaml, HclDecodeError, HclSyntaxError, readHclConfig } from "./hcl/index.js";
 import { ReadContext } from "./read-context.js";
 import { configSchema } from "./schema.js";
 import { describeNode } from "./schema-fields.js";
-import { readSection } from "./section-fields.js";
+import { hclShapeOf, readSection } from "./section-fields.js";
 import type { SidecarConfig } from "./sidecar-config.js";
 
 export interface ParseConfigOptions {
@@ -47,25 +49,104 @@ function syntaxError(error: YAMLError, text: string, sourceName: string, lineCou
   });
 }
 
+/** spiffe-helper's helper.conf (HCL v1, or its JSON flavour) or this project's YAML. */
+export type ConfigSyntax = "hcl" | "yaml";
+
+// An HCL item (`key = `, `key {`, `"key" =`, `key "label" {`) or a comment form YAML lacks.
+const HCL_FIRST_LINE = /^(?:\/\/|\/\*|(?:"[^"\n]*"|[A-Za-z_][\w.-]*)(?:\s+(?:"[^"\n]*"|[A-Za-z_][\w.-]*))*\s*[={])/;
+const YAML_FIRST_LINE = /^(?:"[^"\n]*"|'[^'\n]*'|[^\s#:{}[\],][^:\n]*?)\s*:(?:\s|$)/;
+
+/** The first line that is neither blank nor a `#` comment, which both syntaxes share. */
+function firstSignificantLine(text: string): string {
+  return text.split("\n").find((line) => !/^\s*(?:#.*)?$/.test(line))?.trimStart() ?? "";
+}
+
 /**
- * Parses and validates a sidecar configuration (YAML 1.2, core schema; DESIGN §4). Keys and
- * defaults are spiffe-helper's, plus this project's extensions (see config.example.yaml).
- * Pure apart from its defaults (`process.env`, `process.cwd()`) and the host, which is only
- * consulted for user or group names and a PKCS#12 password file. Throws a `ConfigError`
- * naming the file, line, key and fix.
+ * `.conf`/`.hcl` are HCL and `.yaml`/`.yml` YAML, whatever they hold. Any other name is
+ * sniffed: JSON (`{` first) goes to hcl's JSON flavour as spiffe-helper would read it, a first
+ * line such as `key = value` or `key {` to HCL, anything else to YAML.
  */
-export function parseConfig(
-  yamlText: string,
-  sourceName: string,
-  env: NodeJS.ProcessEnv = process.env,
-  options: ParseConfigOptions = {},
-): SidecarConfig {
+export function configSyntaxOf(text: string, sourceName: string): ConfigSyntax {
+  const extension = extname(sourceName).toLowerCase();
+  if (extension === ".conf" || extension === ".hcl") return "hcl";
+  if (extension === ".yaml" || extension === ".yml") return "yaml";
+  const line = firstSignificantLine(text);
+  return line.startsWith("{") || HCL_FIRST_LINE.test(line) ? "hcl" : "yaml";
+}
+
+interface ConfigDocument {
+  readonly root: Node | null;
+  readonly context: ReadContext;
+}
+
+function readYamlDocument(yamlText: string, sourceName: string, host: ConfigHost): ConfigDocument {
   const lineCounter = new LineCounter();
   const document = parseDocument(yamlText, { lineCounter, prettyErrors: false, version: "1.2", schema: "core" });
   const firstError = document.errors[0];
   if (firstError !== undefined) throw syntaxError(firstError, yamlText, sourceName, lineCounter);
-  const context: ReadContext = new ReadContext(sourceName, options.host ?? systemConfigHost, document, lineCounter);
-  const root = context.deref(document.contents);
+  const context = new ReadContext(sourceName, host, document, lineCounter);
+  return { root: context.deref(document.contents), context };
+}
+
+function hclError(error: HclSyntaxError | HclDecodeError, text: string, sourceName: string): ConfigError {
+  const lineCounter = new LineCounter();
+  lineCounter.addNewLine(0);
+  for (let index = text.indexOf("\n"); index !== -1; index = text.indexOf("\n", index + 1)) lineCounter.addNewLine(index + 1);
+  const { line, col } = lineCounter.linePos(error.offset);
+  const position = { line, column: col };
+  if (error instanceof HclDecodeError) {
+    return new ConfigError({ file: sourceName, key: error.key, position, problem: error.problem, fix: error.fix });
+  }
+  const looksLikeYaml = YAML_FIRST_LINE.test(firstSignificantLine(text));
+  return new ConfigError({
+    file: sourceName,
+    key: "",
+    position,
+    problem: `HCL syntax error (as spiffe-helper's parser reads it): ${error.message}`,
+    fix: looksLikeYaml
+      ? "this file looks like YAML: name it .yaml, or write `key = value` lines"
+      : error.message.includes("octal")
+        ? "a leading 0 makes a number octal (digits 0-7): write e.g. 0644, or drop the 0 for decimal"
+        : 'write `key = "value"` items and `name { ... }` blocks',
+  });
+}
+
+function readHclDocument(hclText: string, sourceName: string, host: ConfigHost): ConfigDocument {
+  const normalized = hclText.replaceAll("\r\n", "\n");
+  let decoded;
+  try {
+    decoded = readHclConfig(normalized, hclShapeOf(configSchema)).decoded;
+  } catch (error: unknown) {
+    if (error instanceof HclSyntaxError || error instanceof HclDecodeError) throw hclError(error, normalized, sourceName);
+    throw error;
+  }
+  const { root, lineCounter, literals } = hclAsYaml(decoded, normalized);
+  const context = new ReadContext(sourceName, host, new Document(), lineCounter, literals);
+  return { root: root.items.length === 0 ? null : root, context };
+}
+
+/**
+ * Parses and validates a sidecar configuration: spiffe-helper's helper.conf (HCL v1, decoded
+ * as hashicorp/hcl v1 does) or YAML 1.2 with the core schema (DESIGN §4), chosen by
+ * `configSyntaxOf`. Keys and defaults are spiffe-helper's, plus this project's extensions (see
+ * config.example.yaml). Pure apart from its defaults (`process.env`, `process.cwd()`) and the
+ * host, which is only consulted for user or group names and a PKCS#12 password file. Throws a
+ * `ConfigError` naming the file, line, key and fix.
+ */
+export function parseConfig(
+  configText: string,
+  sourceName: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: ParseConfigOptions = {},
+): SidecarConfig {
+  const host = options.host ?? systemConfigHost;
+  const document =
+    configSyntaxOf(configText, sourceName) === "hcl"
+      ? readHclDocument(configText, sourceName, host)
+      : readYamlDocument(configText, sourceName, host);
+  // Annotated, so that TypeScript sees `fail` never returns.
+  const context: ReadContext = document.context;
+  const root = document.root;
   if (context.isUnset(root) || root === null) {
     context.fail(
       "",
@@ -83,7 +164,7 @@ export function parseConfig(
     );
   }
   const values = readSection(configSchema, root, "", context);
-  const warnings: string[] = [];
+  const warnings: string[] = [...context.warnings];
   const draft = buildConfig(
     values,
     env,

@@ -1,6 +1,7 @@
 import { isAlias, isScalar, type Document, type LineCounter, type Node } from "yaml";
 import type { ConfigHost } from "./config-host.js";
 import { ConfigError, type SourcePosition } from "./config-error.js";
+import type { HclLiteral } from "./hcl/hcl-parser.js";
 
 /**
  * State shared by the readers of one configuration document: where each key was found, so
@@ -8,13 +9,33 @@ import { ConfigError, type SourcePosition } from "./config-error.js";
  */
 export class ReadContext {
   readonly #positions = new Map<string, SourcePosition>();
+  /** Warnings raised while reading values, e.g. an HCL mode written in decimal. */
+  readonly warnings: string[] = [];
 
+  /** `hclLiterals` is set when the document was decoded from HCL: the literal behind each scalar. */
   constructor(
     readonly file: string,
     readonly host: ConfigHost,
     private readonly document: Document,
     private readonly lineCounter: LineCounter,
+    private readonly hclLiterals?: WeakMap<Node, HclLiteral>,
   ) {}
+
+  /** The HCL literal a scalar was decoded from; undefined for YAML. */
+  hclLiteralOf(node: Node): HclLiteral | undefined {
+    return this.hclLiterals?.get(node);
+  }
+
+  /** True when the document is HCL (helper.conf), whose values follow hcl v1's decoding rules. */
+  get isHcl(): boolean {
+    return this.hclLiterals !== undefined;
+  }
+
+  warn(key: string, node: Node, message: string): void {
+    const position = this.positionOf(node);
+    const where = position === undefined ? this.file : `${this.file}:${position.line}:${position.column}`;
+    this.warnings.push(`${where}: ${key}: ${message}`);
+  }
 
   positionOf(node: Node | null | undefined): SourcePosition | undefined {
     const offset = node?.range?.[0];

@@ -6,7 +6,6 @@ import {
   parseDurationText,
   parseModeText,
   parseSignalName,
-  quotedModeSuggestion,
   splitCommandLine,
   type ValueResult,
 } from "./scalar-values.js";
@@ -39,13 +38,9 @@ describe("file modes", () => {
     assert.match(problem(parseModeText("0o7777")), /"0777"/);
   });
 
-  it("formats with a leading zero and suggests the quoted form of a YAML number", () => {
+  it("formats with a leading zero", () => {
     assert.equal(formatMode(0o644), "0644");
     assert.equal(formatMode(0o7), "0007");
-    assert.equal(quotedModeSuggestion("0640", 640, 0o600), '"0640"');
-    assert.equal(quotedModeSuggestion("0o640", 0o640, 0o600), '"0640"');
-    assert.equal(quotedModeSuggestion("384", 384, 0o644), '"0600"');
-    assert.equal(quotedModeSuggestion("9999", 9999, 0o644), '"0644"');
   });
 });
 

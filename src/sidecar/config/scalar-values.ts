@@ -10,9 +10,9 @@ const ok = <T>(value: T): ValueResult<T> => ({ ok: true, value });
 const bad = (problem: string, fix: string): ValueResult<never> => ({ ok: false, problem, fix });
 
 /**
- * A file mode written as an octal string: `"0640"`, `"0o640"` or `"640"`. Strings only,
- * because YAML 1.2 reads an unquoted `0640` as decimal 640 (DESIGN §4). Setuid, setgid and
- * sticky bits are refused: on a credential file they are never intended.
+ * A file mode written in octal: `"0640"`, `"0o640"` or `"640"` (the mode reader decides which
+ * spellings reach here, DESIGN §4). Setuid, setgid and sticky bits are refused: on a
+ * credential file they are never intended.
  */
 export function parseModeText(text: string): ValueResult<number> {
   const match = /^(?:0o|0O|0)?([0-7]{1,4})$/.exec(text.trim());
@@ -32,16 +32,6 @@ export function parseModeText(text: string): ValueResult<number> {
 /** `0o640` → `"0640"`, the form config.example.yaml uses. */
 export function formatMode(mode: number): string {
   return `0${mode.toString(8).padStart(3, "0")}`;
-}
-
-/**
- * The fix for a mode written as a YAML number. `0640` (decimal 640 in YAML 1.2) is quoted as
- * written; a decimal such as 384 is what Go prints for 0600, so it is shown converted.
- */
-export function quotedModeSuggestion(source: string, value: number, fallback: number): string {
-  if (/^0o?[0-7]{1,4}$/i.test(source)) return `"0${source.replace(/^0o?/i, "").padStart(3, "0")}"`;
-  if (Number.isInteger(value) && value >= 0 && value <= 0o777) return `"${formatMode(value)}"`;
-  return `"${formatMode(fallback)}"`;
 }
 
 // Node timers overflow past 2^31-1 ms (about 24.8 days) and fire at once.

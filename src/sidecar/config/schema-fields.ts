@@ -1,5 +1,6 @@
 import { isMap, isScalar, isSeq, type Node, type Scalar } from "yaml";
 import { quote } from "./config-error.js";
+import type { FieldShape } from "./hcl/hcl-decode.js";
 import type { ReadContext } from "./read-context.js";
 import { formatDuration } from "../../text/duration.js";
 import {
@@ -7,7 +8,6 @@ import {
   parseDurationText,
   parseModeText,
   parseSignalName,
-  quotedModeSuggestion,
   splitCommandLine,
   type ValueResult,
 } from "./scalar-values.js";
@@ -20,6 +20,8 @@ import { Secret } from "./sidecar-config.js";
 export interface Field<T> {
   readonly doc: string;
   readonly defaultValue: T;
+  /** The Go type spiffe-helper gives the key, which decides how an HCL value decodes into it. */
+  readonly hclType: FieldShape["kind"];
   /** Nested keys, for a map or a list of maps. */
   readonly children?: Schema;
   /** Reads a node that is present and not null. */
@@ -62,6 +64,7 @@ function unwrap<T>(result: ValueResult<T>, node: Node, key: string, context: Rea
 export function text(doc: string): Field<string | undefined> {
   return {
     doc,
+    hclType: "string",
     defaultValue: undefined,
     read: (node: Node, key: string, context: ReadContext) =>
       readText(node, key, context, "a string", `write a quoted string, e.g. ${key}: "..."`) || undefined,
@@ -77,6 +80,7 @@ export function textWithDefault(
 ): Field<string> {
   return {
     doc,
+    hclType: "string",
     defaultValue,
     read: (node: Node, key: string, context: ReadContext) => {
       const value = readText(node, key, context, "a string", `write e.g. ${key}: "${defaultValue}"`) || defaultValue;
@@ -93,6 +97,7 @@ export function textWithDefault(
 export function boolean(doc: string, defaultValue: boolean): Field<boolean> {
   return {
     doc,
+    hclType: "bool",
     defaultValue,
     read: (node: Node, key: string, context: ReadContext) => {
       const scalar = scalarOf(node, key, context, "true or false", `write ${key}: true or ${key}: false`);
@@ -110,31 +115,71 @@ export function boolean(doc: string, defaultValue: boolean): Field<boolean> {
   };
 }
 
-/** A file mode; a YAML number is refused with the quoted form shown (DESIGN §4). */
+/**
+ * A file mode, read so that no spelling changes meaning silently. YAML: an unquoted `0644` or
+ * `0o644` is octal (as yaml.v3 reads it for spiffe-helper), a quoted "0644" too, and a
+ * decimal-looking `644` is refused. HCL: the int hcl v1 decoded, as spiffe-helper uses it (0
+ * selects the default), with a warning when it was written in decimal.
+ */
 export function mode(doc: string, defaultValue: number): Field<number> {
   return {
     doc,
+    hclType: "int",
     defaultValue,
     read: (node: Node, key: string, context: ReadContext) => {
-      const scalar = scalarOf(node, key, context, "an octal string", `write ${key}: "${formatMode(defaultValue)}"`);
-      if (typeof scalar.value === "number") {
-        const source = scalar.source ?? String(scalar.value);
-        const leadingZero = /^0\d/.test(source);
-        const suggestion = quotedModeSuggestion(source, scalar.value, defaultValue);
-        context.fail(
-          key,
-          node,
-          leadingZero
-            ? `${source} is a number, which YAML 1.2 reads as decimal ${scalar.value}`
-            : `${source} is a number`,
-          `write the mode as a quoted octal string, e.g. ${key}: ${suggestion}`,
-        );
+      const scalar = scalarOf(node, key, context, "an octal mode", `write ${key}: "${formatMode(defaultValue)}"`);
+      const literal = context.hclLiteralOf(scalar);
+      if (literal !== undefined && typeof scalar.value === "number") {
+        return readHclMode(scalar.value, literal.stringValue, key, node, context, defaultValue);
       }
-      const modeText = readText(node, key, context, "an octal string", `write ${key}: "${formatMode(defaultValue)}"`);
+      if (typeof scalar.value === "number") return readYamlModeNumber(scalar, key, context);
+      const modeText = readText(node, key, context, "an octal mode", `write ${key}: "${formatMode(defaultValue)}"`);
       return unwrap(parseModeText(modeText), node, key, context);
     },
     format: (value) => formatMode(value),
   };
+}
+
+/** The fix for a mode whose digits were read as decimal: the same digits with a leading 0, if octal. */
+function octalSpelling(written: string, value: number): string {
+  const digits = written.replace(/^[+-]/, "");
+  return /^[0-7]{1,3}$/.test(digits) ? `0${digits.padStart(3, "0")}` : formatMode(value & 0o777);
+}
+
+function readYamlModeNumber(scalar: Scalar, key: string, context: ReadContext): number {
+  const source = scalar.source ?? String(scalar.value);
+  if (/^0o?[0-7]+$/i.test(source)) return unwrap(parseModeText(source), scalar, key, context);
+  const fix = octalSpelling(source, Number(scalar.value));
+  context.fail(
+    key,
+    scalar,
+    `${source} is read by YAML as the number ${String(scalar.value)}, not as an octal mode`,
+    `write ${fix} or "${fix}"`,
+  );
+}
+
+function readHclMode(
+  value: number,
+  written: string,
+  key: string,
+  node: Node,
+  context: ReadContext,
+  defaultValue: number,
+): number {
+  if (value === 0) return defaultValue;
+  if (value < 0) context.fail(key, node, `${written} is negative`, `write an octal mode such as ${formatMode(defaultValue)}`);
+  const checked = unwrap(parseModeText(value.toString(8)), node, key, context);
+  if (!/^[+-]?0/.test(written)) {
+    const fix = octalSpelling(written, value);
+    const meant = fix === formatMode(value) ? "" : `write ${fix} for mode ${fix}, or `;
+    context.warn(
+      key,
+      node,
+      `${written} is decimal, which is mode ${formatMode(value)} (spiffe-helper reads it the same way); ` +
+        `${meant}write ${formatMode(value)} to keep this mode without this warning`,
+    );
+  }
+  return checked;
 }
 
 /** A duration such as `10s`, held in milliseconds; bare numbers are refused as ambiguous. */
@@ -142,6 +187,7 @@ export function duration(doc: string, defaultMs: number): Field<number> {
   const example = formatDuration(defaultMs);
   return {
     doc,
+    hclType: "string",
     defaultValue: defaultMs,
     read: (node: Node, key: string, context: ReadContext) => {
       const scalar = scalarOf(node, key, context, "a duration", `write ${key}: ${example}`);
@@ -164,6 +210,7 @@ export function duration(doc: string, defaultMs: number): Field<number> {
 export function port(doc: string, defaultValue: number): Field<number> {
   return {
     doc,
+    hclType: "int",
     defaultValue,
     read: (node: Node, key: string, context: ReadContext) => {
       const fix = `write a port number from 1 to 65535 (0 lets the OS choose), e.g. ${key}: ${defaultValue}`;
@@ -173,6 +220,8 @@ export function port(doc: string, defaultValue: number): Field<number> {
         context.fail(key, node, `expected an integer, got ${describeNode(node)}`, fix);
       }
       if (value < 0 || value > 65535) context.fail(key, node, `${value} is not a TCP port`, fix);
+      // spiffe-helper replaces a zero bind_port with its default; 0 lets the OS choose only in YAML.
+      if (value === 0 && context.isHcl) return defaultValue;
       return value;
     },
     format: (value) => value,
@@ -182,6 +231,7 @@ export function port(doc: string, defaultValue: number): Field<number> {
 export function signal(doc: string): Field<NodeJS.Signals | undefined> {
   return {
     doc,
+    hclType: "string",
     defaultValue: undefined,
     read: (node: Node, key: string, context: ReadContext) => {
       const name = readText(node, key, context, "a signal name", `write e.g. ${key}: SIGHUP`);
@@ -195,6 +245,7 @@ export function oneOf<T extends string>(doc: string, allowed: readonly T[], defa
   const list = allowed.map((value) => `"${value}"`).join(", ");
   return {
     doc,
+    hclType: "string",
     defaultValue,
     read: (node: Node, key: string, context: ReadContext) => {
       const value = readText(node, key, context, `one of ${list}`, `write one of ${list}`);
@@ -220,13 +271,14 @@ function readStringItems(node: Node, key: string, context: ReadContext): string[
 }
 
 export function stringList(doc: string): Field<readonly string[]> {
-  return { doc, defaultValue: [], read: readStringItems, format: (value) => [...value] };
+  return { doc, hclType: "strings", defaultValue: [], read: readStringItems, format: (value) => [...value] };
 }
 
 /** Arguments as one string split shell-style (spiffe-helper's form) or as a list of words. */
 export function commandArgs(doc: string): Field<readonly string[]> {
   return {
     doc,
+    hclType: "string-or-strings",
     defaultValue: [],
     read: (node: Node, key: string, context: ReadContext) => {
       if (isSeq(node)) return readStringItems(node, key, context);
@@ -247,6 +299,7 @@ export function commandArgs(doc: string): Field<readonly string[]> {
 export function owner(doc: string, kind: "user" | "group"): Field<number | undefined> {
   return {
     doc,
+    hclType: "string",
     defaultValue: undefined,
     read: (node: Node, key: string, context: ReadContext) => {
       const fix = `write a ${kind} name or a numeric id, e.g. ${key}: 1000`;
@@ -274,6 +327,7 @@ export function owner(doc: string, kind: "user" | "group"): Field<number | undef
 export function secret(doc: string): Field<Secret | undefined> {
   return {
     doc,
+    hclType: "string",
     defaultValue: undefined,
     read: (node: Node, key: string, context: ReadContext) => {
       const value = readText(node, key, context, "a string", `quote it: ${key}: "..."`);

@@ -2,6 +2,7 @@ import { isMap, isScalar, isSeq, type Node, type Pair } from "yaml";
 import { closestMatch } from "../../text/closest-match.js";
 import { quote } from "./config-error.js";
 import type { ReadContext } from "./read-context.js";
+import type { FieldShape, StructShape } from "./hcl/hcl-decode.js";
 import { describeNode, type Field, type Schema, type SchemaValues } from "./schema-fields.js";
 
 function defaultsOf<S extends Schema>(schema: S): SchemaValues<S> {
@@ -96,6 +97,7 @@ export function readSection<S extends Schema>(
 export function section<S extends Schema>(doc: string, children: S, outer?: () => Schema): Field<SchemaValues<S>> {
   return {
     doc,
+    hclType: "struct",
     defaultValue: defaultsOf(children),
     children,
     read: (node: Node, key: string, context: ReadContext) => readSection(children, node, key, context, outer?.()),
@@ -111,6 +113,7 @@ export function listOfSections<S extends Schema>(
 ): Field<readonly SchemaValues<S>[]> {
   return {
     doc,
+    hclType: "structs",
     defaultValue: [],
     children,
     read: (node: Node, key: string, context: ReadContext) => {
@@ -139,4 +142,17 @@ export function formatSection<S extends Schema>(schema: S, values: SchemaValues<
   const output: Record<string, unknown> = {};
   for (const [name, field] of Object.entries(schema)) output[name] = field.format(values[name]);
   return output;
+}
+
+/** The Go types of a schema's keys, which hcl v1's decoder follows. */
+export function hclShapeOf(schema: Schema): StructShape {
+  const shape: Record<string, FieldShape> = {};
+  for (const [name, { hclType, children }] of Object.entries(schema)) {
+    if (hclType === "struct" || hclType === "structs") {
+      shape[name] = { kind: hclType, fields: hclShapeOf(children ?? {}) };
+    } else {
+      shape[name] = { kind: hclType };
+    }
+  }
+  return shape;
 }

@@ -3,6 +3,7 @@ import { resolve, sep } from "node:path";
 import { describeError } from "../../errors.js";
 import type { JwtBundleSet } from "../../spiffe/jwt-bundle.js";
 import type { JwtSvid } from "../../spiffe/jwt-svid.js";
+import type { SpiffeId } from "../../spiffe/spiffe-id.js";
 import { Backoff, type BackoffOptions } from "../../workloadapi/backoff.js";
 import { WorkloadApiClient } from "../../workloadapi/client.js";
 import type { X509Context } from "../../workloadapi/decode.js";
@@ -14,6 +15,7 @@ import type { Logger } from "../logger.js";
 import type { IdentityState, X509IdentityState } from "../output/identity-state.js";
 import type { OutputOptions } from "../output/output-options.js";
 import { renderOutputFiles } from "../output/render-outputs.js";
+import { boundList, boundText, MAX_MESSAGE_CHARS } from "../../text/bounded-text.js";
 import { AtomicFileWriter } from "../writer/atomic-file-writer.js";
 import { DirectoryLayoutWriter } from "../writer/directory-layout-writer.js";
 import { FileWriteError, type FileWriter } from "../writer/file-writer.js";
@@ -22,6 +24,8 @@ import { recoverInterruptedWrites } from "../writer/recover-at-start.js";
 import { JwtSvidRefresher } from "./jwt-svid-refresher.js";
 import { healthOutputsFromConfig, outputOptionsFromConfig, wantsJwtBundles, wantsX509 } from "./output-plan.js";
 import { rejectReasonOf } from "./reject-reason.js";
+import { RejectionLog } from "./rejection-log.js";
+import { SvidExpiryWatch } from "./svid-expiry-watch.js";
 
 export interface IdentityPipelineOptions {
   readonly config: SidecarConfig;
@@ -66,6 +70,12 @@ export class IdentityPipeline {
   #fatalListener: (error: WorkloadApiError) => void = () => {};
   #lastProblem: string | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
+  readonly #rejections: RejectionLog;
+  readonly #expiry: SvidExpiryWatch;
+  /** Serial of the X.509-SVID last written, to tell a new SVID from a bundle-only change. */
+  #writtenSerial: string | undefined;
+  /** Trust domain of the X.509-SVID last accepted, to warn when it changes. */
+  #acceptedTrustDomain: string | undefined;
   readonly #writeRetryBackoff: Backoff;
   readonly #backoff: BackoffOptions | undefined;
 
@@ -73,6 +83,8 @@ export class IdentityPipeline {
     this.#config = options.config;
     this.#logger = options.logger;
     this.#now = options.now ?? (() => new Date());
+    this.#rejections = new RejectionLog(options.logger, this.#now);
+    this.#expiry = new SvidExpiryWatch(options.logger, this.#now);
     this.#client = new WorkloadApiClient({
       address: options.config.agentAddress,
       ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
@@ -142,6 +154,8 @@ export class IdentityPipeline {
     for (const refresher of this.#refreshers) refresher.stop();
     this.#client.close();
     await this.#writeChain;
+    this.#expiry.stop();
+    this.#rejections.stop();
   }
 
   #startRefresher(output: JwtSvidOutput): void {
@@ -161,8 +175,9 @@ export class IdentityPipeline {
         if (error instanceof WorkloadApiResponseError || isValidationError(error)) {
           this.#reject(`JWT-SVID for ${entry.audience}`, error);
         }
-        this.#noteProblem(`JWT-SVID for audience "${entry.audience}": ${describeError(error)}`);
-        this.#logger.warn({ audience: entry.audience, retryInMs, err: describeError(error) }, "JWT-SVID refresh failed");
+        const detail = boundText(describeError(error), MAX_MESSAGE_CHARS);
+        this.#noteProblem(`JWT-SVID for audience "${entry.audience}": ${detail}`);
+        this.#logger.warn({ audience: entry.audience, retryInMs, err: detail }, "JWT-SVID refresh failed");
       },
       ...(this.#backoff === undefined ? {} : { backoff: this.#backoff }),
       now: this.#now,
@@ -177,18 +192,49 @@ export class IdentityPipeline {
   }
 
   #onX509Context(context: X509Context): void {
+    this.health.setStreamStuck("FetchX509SVID", undefined);
     const hint = this.#config.hint;
     const svid = hint === undefined ? context.svids[0] : context.svids.find((candidate) => candidate.hint === hint);
     if (svid === undefined) {
-      const hints = context.svids.map((candidate) => JSON.stringify(candidate.hint)).join(", ");
+      // Hints come from the agent: each is cut, and only the first few are listed.
+      const hints = boundList(context.svids.map((candidate) => candidate.hint));
       this.#reject("X.509 update", new WorkloadApiResponseError("hint-not-found", `no SVID has hint "${hint}" (hints: ${hints})`));
       return;
     }
+    if (!this.#acceptTrustDomain(svid.id)) return;
+    const serial = svid.certificates[0]?.serialHex ?? "";
+    const cause = serial === this.#x509?.svid.certificates[0]?.serialHex ? "X.509 bundle changed" : `X.509-SVID ${serial}`;
     this.#x509 = { svid, bundles: context.bundles };
-    this.#applyWithRetry(`X.509-SVID ${svid.certificates[0]?.serialHex ?? ""}`);
+    this.#applyWithRetry(cause);
+  }
+
+  /**
+   * `trust_domain` pins the SVID's trust domain: another is refused. Unpinned, a change is
+   * allowed (an agent can be moved to another trust domain) but never silent (issue 13.14).
+   */
+  #acceptTrustDomain(id: SpiffeId): boolean {
+    const trustDomain = id.trustDomain.name;
+    const pinned = this.#config.trustDomain;
+    if (pinned !== undefined && trustDomain !== pinned) {
+      const message =
+        `the X.509-SVID "${id.toString()}" is of trust domain "${trustDomain}", but trust_domain in ` +
+        `${this.#config.sourceFile} is "${pinned}"`;
+      this.#reject("X.509 update", new WorkloadApiResponseError("trust-domain-mismatch", message));
+      return false;
+    }
+    const previous = this.#acceptedTrustDomain;
+    if (previous !== undefined && previous !== trustDomain) {
+      this.#logger.warn(
+        { previous_trust_domain: previous, trust_domain: trustDomain, spiffe_id: id.toString() },
+        `the X.509-SVID's trust domain changed from "${previous}" to "${trustDomain}"; set trust_domain to refuse such a change`,
+      );
+    }
+    this.#acceptedTrustDomain = trustDomain;
+    return true;
   }
 
   #onJwtBundles(bundles: JwtBundleSet): void {
+    this.health.setStreamStuck("FetchJWTBundles", undefined);
     this.#jwtBundles = bundles;
     this.#jwtBundlesArrived();
     if (this.#config.jwtBundleFileName !== undefined) this.#applyWithRetry("JWT bundles");
@@ -212,6 +258,8 @@ export class IdentityPipeline {
   }
 
   #onStreamError(method: string, error: WorkloadApiError): void {
+    // A first-response timeout: the agent accepted the call and sent nothing. Readiness names it.
+    if (error.statusName === "DEADLINE_EXCEEDED") this.health.setStreamStuck(method, error.message);
     this.#noteProblem(`${method}: ${error.message}`);
     if (!error.retryable) {
       this.#logger.error({ method, status: error.statusName }, error.message);
@@ -227,13 +275,15 @@ export class IdentityPipeline {
 
   #reject(what: string, error: unknown): void {
     const reason = rejectReasonOf(error);
+    // The message may quote what the agent sent (IDs, keys of bundle maps): cut to a bound.
+    const detail = boundText(describeError(error), MAX_MESSAGE_CHARS);
     this.health.recordRejectedUpdate(reason);
-    this.#noteProblem(`${what} rejected: ${describeError(error)}`);
-    this.#logger.warn({ reason, err: describeError(error) }, `${what} rejected; the files on disk are kept`);
+    this.#noteProblem(`${what} rejected: ${detail}`);
+    this.#rejections.record(what, reason, detail);
   }
 
   #noteProblem(problem: string): void {
-    this.#lastProblem = problem;
+    this.#lastProblem = boundText(problem, MAX_MESSAGE_CHARS);
   }
 
   /** Renders and writes the whole state; writes run one at a time, in arrival order. */
@@ -251,17 +301,21 @@ export class IdentityPipeline {
     const files = renderOutputFiles(state, this.#outputOptions, now);
     const paths = files.map((file) => file.path);
     let changed: string[];
+    this.health.recordWriteStarted(now);
     try {
       changed = (await this.#writer.writeFiles(files)).changed;
       await this.#removeVanished(paths);
     } catch (error: unknown) {
-      this.#recordWriteFailure(state, paths);
-      this.#noteProblem(`writing files failed: ${describeError(error)}`);
-      this.#logger.error({ cause, err: describeError(error) }, "writing identity files failed; the previous files are kept");
+      const detail = describeError(error);
+      this.#recordWriteFailure(state, paths, detail);
+      this.#noteProblem(`writing files failed: ${detail}`);
+      this.#logger.error({ cause, err: detail }, "writing identity files failed; the previous files are kept");
       throw error;
+    } finally {
+      this.health.recordWriteSettled();
     }
     this.#recordWritten(state, paths, now);
-    if (changed.length > 0) this.#logger.info({ cause, changed }, "identity files updated");
+    if (changed.length > 0) this.#logger.info({ cause, changed, ...this.#takeNewSvidFields(state) }, "identity files updated");
     // Completion is judged even when nothing changed: a one-shot run over files that are
     // already current must still finish.
     const first = !this.#complete && this.#allOutputsWritten();
@@ -283,9 +337,25 @@ export class IdentityPipeline {
     this.#logger.info({ removed }, "removed bundle files of trust domains the agent no longer sends");
   }
 
+  /**
+   * What an operator needs to follow rotations: the SPIFFE ID, serial and notAfter of an
+   * X.509-SVID written for the first time; nothing when only a bundle changed (issue 12.5).
+   */
+  #takeNewSvidFields(state: IdentityState): Record<string, string> {
+    const svid = state.x509?.svid;
+    const leaf = svid?.certificates[0];
+    if (svid === undefined || leaf === undefined || leaf.serialHex === this.#writtenSerial) return {};
+    this.#writtenSerial = leaf.serialHex;
+    return { spiffe_id: svid.id.toString(), serial: leaf.serialHex, not_after: leaf.notAfter.toISOString() };
+  }
+
   #recordWritten(state: IdentityState, paths: readonly string[], now: Date): void {
-    const leaf = state.x509?.svid.certificates[0];
-    if (leaf !== undefined) this.health.recordX509Written({ serialHex: leaf.serialHex, notAfter: leaf.notAfter }, now);
+    const svid = state.x509?.svid;
+    const leaf = svid?.certificates[0];
+    if (svid !== undefined && leaf !== undefined) {
+      this.health.recordX509Written({ serialHex: leaf.serialHex, notAfter: leaf.notAfter }, now);
+      this.#expiry.watch({ spiffeId: svid.id.toString(), serialHex: leaf.serialHex, notAfter: leaf.notAfter });
+    }
     const jwtBundlePath = this.#jwtBundlePath();
     if (jwtBundlePath !== undefined && paths.includes(jwtBundlePath)) this.health.recordJwtBundleWritten(now);
     for (const [fileName, svid] of state.jwtSvids) {
@@ -293,10 +363,10 @@ export class IdentityPipeline {
     }
   }
 
-  #recordWriteFailure(state: IdentityState, paths: readonly string[]): void {
-    if (state.x509 !== undefined) this.health.recordX509WriteFailed();
+  #recordWriteFailure(state: IdentityState, paths: readonly string[], detail: string): void {
+    if (state.x509 !== undefined) this.health.recordX509WriteFailed(detail);
     const jwtPaths = [this.#jwtBundlePath(), ...[...state.jwtSvids.keys()].map((name) => resolve(this.#config.certDir, name))];
-    for (const path of jwtPaths) if (path !== undefined && paths.includes(path)) this.health.recordJwtWriteFailed(path);
+    for (const path of jwtPaths) if (path !== undefined && paths.includes(path)) this.health.recordJwtWriteFailed(path, detail);
   }
 
   #jwtBundlePath(): string | undefined {

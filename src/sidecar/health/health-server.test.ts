@@ -42,6 +42,10 @@ describe("health server", () => {
         live: true,
         ready: false,
         problems: ["x509-unwritten", "jwt-unwritten"],
+        reasons: {
+          "x509-unwritten": "no X.509-SVID has been written yet",
+          "jwt-unwritten": "a configured JWT output has not been written yet",
+        },
         agent_connected: false,
         svid_not_after: null,
       },

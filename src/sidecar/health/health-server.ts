@@ -49,17 +49,19 @@ export class HealthServerError extends SpiffeSidecarError {
 
 /**
  * The probe body: spiffe-helper's `file_write_statuses` unchanged, so existing probes and
- * dashboards keep working, plus a `spiffe_sidecar` object that says why (the agent, expiry),
- * which spiffe-helper's consumers ignore as an unknown key.
+ * dashboards keep working, plus a `spiffe_sidecar` object that says why (the problems by id,
+ * `reasons` in words, the agent, expiry), which spiffe-helper's consumers ignore as an
+ * unknown key. Nothing in it comes from file contents: no key or token can reach a probe.
  */
 function probeBody(state: HealthState, verdict: HealthVerdict, now: Date): string {
   const snapshot = state.snapshot();
   return JSON.stringify({
     file_write_statuses: state.fileWriteStatuses(),
     spiffe_sidecar: {
-      live: state.liveness().healthy,
+      live: state.liveness(now).healthy,
       ready: state.readiness(now).healthy,
       problems: verdict.problems,
+      reasons: state.reasons(verdict.problems, now),
       agent_connected: snapshot.agentConnected,
       svid_not_after: snapshot.svidNotAfter?.toISOString() ?? null,
     },
@@ -87,7 +89,7 @@ function handler(options: Required<Omit<HealthServerOptions, "bindAddress" | "po
     const path = new URL(request.url ?? "/", "http://health").pathname;
     if (path === livenessPath || path === readinessPath) {
       const at = now();
-      const verdict = path === livenessPath ? state.liveness() : state.readiness(at);
+      const verdict = path === livenessPath ? state.liveness(at) : state.readiness(at);
       send(response, verdict.healthy ? 200 : 503, "application/json", probeBody(state, verdict, at), head);
     } else if (path === metricsPath) {
       send(response, 200, PROMETHEUS_CONTENT_TYPE, renderSidecarMetrics(state.snapshot()), head);

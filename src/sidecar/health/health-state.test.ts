@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { NotifyError, notifyFailed, notifySucceeded } from "../notify/notifier.js";
-import { HealthState } from "./health-state.js";
+import { HealthState, WRITE_STUCK_AFTER_MS } from "./health-state.js";
 import type { RejectReason } from "./health-state.js";
 
 const T0 = new Date("2030-01-01T00:00:00Z");
@@ -55,29 +55,54 @@ describe("HealthState readiness", () => {
   });
 });
 
-describe("HealthState liveness", () => {
-  it("is live until a write fails, and again after the next success", () => {
+describe("HealthState liveness and write failures", () => {
+  it("stays live when a write fails, as on a full disk; readiness says why (issue 13 item 9)", () => {
     const state = fullyWritten();
-    assert.deepEqual(state.liveness(), { healthy: true, problems: [] });
-    state.recordX509WriteFailed();
-    state.recordJwtWriteFailed("/certs/jwt_bundle.json");
-    assert.deepEqual(state.liveness(), { healthy: false, problems: ["x509-write-failed", "jwt-write-failed"] });
-    assert.equal(state.readiness(at(1)).healthy, false);
+    assert.deepEqual(state.liveness(at(1)), { healthy: true, problems: [] });
+    state.recordX509WriteFailed("writing /certs/svid.pem failed: ENOSPC: no space left on device");
+    state.recordJwtWriteFailed("/certs/jwt_bundle.json", "writing /certs/jwt_bundle.json failed: ENOSPC");
+    assert.deepEqual(state.liveness(at(1)), { healthy: true, problems: [] }, "a restart cannot free the disk");
+    const verdict = state.readiness(at(1));
+    assert.deepEqual(verdict, { healthy: false, problems: ["x509-write-failed", "jwt-write-failed"] });
+    assert.match(state.reasons(verdict.problems, at(1))["x509-write-failed"] ?? "", /retried: writing \/certs\/jwt_bundle\.json failed: ENOSPC$/);
     state.recordX509Written(svid("01", 3600), at(2));
     state.recordJwtBundleWritten(at(2));
-    assert.equal(state.liveness().healthy, true);
+    assert.equal(state.readiness(at(2)).healthy, true);
     assert.equal(state.snapshot().writeErrors, 2);
   });
 
   it("is live before anything is written: starting up is not a failure", () => {
-    assert.equal(new HealthState(outputs).liveness().healthy, true);
+    assert.equal(new HealthState(outputs).liveness(at(0)).healthy, true);
+  });
+
+  it("fails liveness and readiness only when a write stays unsettled past WRITE_STUCK_AFTER_MS", () => {
+    const state = fullyWritten();
+    state.recordWriteStarted(at(10));
+    const limit = WRITE_STUCK_AFTER_MS / 1000;
+    assert.equal(state.liveness(at(10 + limit)).healthy, true);
+    assert.deepEqual(state.liveness(at(11 + limit)).problems, ["write-stuck"]);
+    assert.deepEqual(state.readiness(at(11 + limit)).problems, ["write-stuck"]);
+    assert.match(state.reasons(["write-stuck"], at(11 + limit))["write-stuck"] ?? "", /in progress since 2030-01-01T00:00:10\.000Z/);
+    state.recordWriteSettled();
+    assert.equal(state.liveness(at(12 + limit)).healthy, true);
+  });
+
+  it("is not ready while a stream is stuck, naming it, and ready again once it delivers", () => {
+    const state = fullyWritten();
+    state.setStreamStuck("FetchX509SVID", "FetchX509SVID sent nothing within 30 s");
+    const verdict = state.readiness(at(1));
+    assert.deepEqual(verdict.problems, ["stream-stuck"]);
+    assert.deepEqual(state.reasons(verdict.problems, at(1)), { "stream-stuck": "FetchX509SVID sent nothing within 30 s" });
+    assert.equal(state.liveness(at(1)).healthy, true);
+    state.setStreamStuck("FetchX509SVID", undefined);
+    assert.equal(state.readiness(at(1)).healthy, true);
   });
 });
 
 describe("HealthState statuses and counters", () => {
   it("reports spiffe-helper's file_write_statuses", () => {
     const state = new HealthState(outputs);
-    state.recordX509WriteFailed();
+    state.recordX509WriteFailed("ENOSPC");
     state.recordJwtSvidWritten("/certs/jwt.token", at(60), at(0));
     assert.deepEqual(state.fileWriteStatuses(), {
       x509_write_status: "failed",
@@ -111,7 +136,7 @@ describe("HealthState statuses and counters", () => {
 
   it("refuses a JWT path that is not configured", () => {
     assert.throws(
-      () => new HealthState(outputs).recordJwtWriteFailed("/elsewhere"),
+      () => new HealthState(outputs).recordJwtWriteFailed("/elsewhere", "EROFS"),
       /\/elsewhere is not a configured JWT output/,
     );
   });

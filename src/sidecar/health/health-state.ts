@@ -48,12 +48,22 @@ export type HealthProblem =
   | "x509-unwritten"
   | "jwt-unwritten"
   | "svid-expired"
-  | "jwt-svid-expired";
+  | "jwt-svid-expired"
+  | "stream-stuck"
+  | "agent-refused"
+  | "write-stuck";
 
 export interface HealthVerdict {
   readonly healthy: boolean;
   readonly problems: readonly HealthProblem[];
 }
+
+/**
+ * A write that has not settled after this long holds every later update behind it (writes run
+ * one at a time): the process can no longer make progress, the one case where a restart helps.
+ * A full or read-only disk fails fast (ENOSPC, EROFS) and never counts here.
+ */
+export const WRITE_STUCK_AFTER_MS = 120_000;
 
 /** The outputs the configuration asks for; each is tracked from `unwritten`. */
 export interface HealthOutputs {
@@ -74,6 +84,8 @@ export interface HealthSnapshot {
   readonly rejectedUpdates: ReadonlyMap<RejectReason, number>;
   readonly agentConnected: boolean;
   readonly reconnects: number;
+  /** Permanent refusals (InvalidArgument, Unimplemented) of streams that had delivered. */
+  readonly agentRefusals: number;
   readonly notifyFailures: ReadonlyMap<NotifierKind, number>;
   readonly jwtSvidExpiry: ReadonlyMap<string, Date>;
 }
@@ -81,17 +93,25 @@ export interface HealthSnapshot {
 /**
  * Everything the health probes and metrics report, kept as plain data with the clock passed in.
  *
- * Liveness mirrors spiffe-helper: live unless the last write of some output failed (restarting
- * the sidecar is the remedy a liveness probe offers, and it does retry the write). Agent loss
- * does not touch liveness, since restarting us cannot bring the agent back.
+ * Liveness fails only when restarting the sidecar would help (DESIGN §3.9): a write that never
+ * settles. That the probe is answered at all shows the event loop runs. A failed write is not
+ * a liveness problem, unlike in spiffe-helper: on a full or read-only disk a restart changes
+ * nothing, the sidecar already retries the write with backoff, and a kubelet restarting it
+ * over ENOSPC only adds a crash loop (issue 13 item 9). Agent loss does not touch it either.
  *
- * Readiness is stricter than spiffe-helper's: every output written AND the X.509-SVID and each
- * JWT-SVID on disk still valid at `now`. So it turns false when the agent stays unreachable, or
- * keeps sending rejected updates, past the expiry of what we last wrote (issue 4).
+ * Readiness says whether the files are valid and fresh: every output written, the last write
+ * succeeded, nothing stuck, and the X.509-SVID and each JWT-SVID on disk still valid at `now`.
+ * So it turns false when the agent stays unreachable, or keeps sending rejected updates, past
+ * the expiry of what we last wrote (issue 4). `reasons` says why, in words.
  */
 export class HealthState {
   readonly #outputs: HealthOutputs;
   #x509Status: WriteStatus = "unwritten";
+  #lastWriteError: string | undefined;
+  #writeInProgressSince: Date | undefined;
+  readonly #stuckStreams = new Map<string, string>();
+  readonly #agentRefusals = new Map<string, string>();
+  #agentRefusalCount = 0;
   readonly #jwtStatus = new Map<string, WriteStatus>();
   readonly #jwtSvidExpiry = new Map<string, Date>();
   #svid: { readonly serialHex: string; readonly notAfter: Date } | undefined;
@@ -118,9 +138,42 @@ export class HealthState {
     this.#lastUpdate = now;
   }
 
-  recordX509WriteFailed(): void {
+  /** `detail` names the file and the system error; it never holds file contents. */
+  recordX509WriteFailed(detail: string): void {
     this.#x509Status = "failed";
+    this.#lastWriteError = detail;
     this.#writeErrors += 1;
+  }
+
+  /** A write of the output set began; `writeSettled` ends it, however it ended. */
+  recordWriteStarted(now: Date = new Date()): void {
+    this.#writeInProgressSince = now;
+  }
+
+  recordWriteSettled(): void {
+    this.#writeInProgressSince = undefined;
+  }
+
+  /**
+   * A Workload API stream that accepted the call but sent nothing in time (`detail` says which
+   * and for how long), or `undefined` once it delivers again.
+   */
+  setStreamStuck(method: string, detail: string | undefined): void {
+    if (detail === undefined) this.#stuckStreams.delete(method);
+    else this.#stuckStreams.set(method, detail);
+  }
+
+  /**
+   * A stream that had delivered was refused for good (InvalidArgument, Unimplemented): `detail`
+   * says which and why; `undefined` once it delivers again. Each refusal is counted.
+   */
+  setAgentRefusal(method: string, detail: string | undefined): void {
+    if (detail === undefined) {
+      this.#agentRefusals.delete(method);
+      return;
+    }
+    this.#agentRefusals.set(method, detail);
+    this.#agentRefusalCount += 1;
   }
 
   recordJwtSvidWritten(path: string, expiry: Date, now: Date = new Date()): void {
@@ -137,8 +190,9 @@ export class HealthState {
   }
 
   /** A JWT-SVID file or the JWT bundle file could not be written. */
-  recordJwtWriteFailed(path: string): void {
+  recordJwtWriteFailed(path: string, detail: string): void {
     this.#setJwtStatus(path, "failed");
+    this.#lastWriteError = detail;
     this.#writeErrors += 1;
   }
 
@@ -162,15 +216,16 @@ export class HealthState {
     }
   }
 
-  liveness(): HealthVerdict {
+  liveness(now: Date = new Date()): HealthVerdict {
     const problems: HealthProblem[] = [];
-    if (this.#x509Status === "failed") problems.push("x509-write-failed");
-    if ([...this.#jwtStatus.values()].includes("failed")) problems.push("jwt-write-failed");
+    if (this.#writeStuck(now)) problems.push("write-stuck");
     return { healthy: problems.length === 0, problems };
   }
 
   readiness(now: Date = new Date()): HealthVerdict {
-    const problems = [...this.liveness().problems];
+    const problems: HealthProblem[] = [];
+    if (this.#x509Status === "failed") problems.push("x509-write-failed");
+    if ([...this.#jwtStatus.values()].includes("failed")) problems.push("jwt-write-failed");
     if (this.#outputs.x509 && this.#x509Status === "unwritten") problems.push("x509-unwritten");
     if ([...this.#jwtStatus.values()].includes("unwritten")) problems.push("jwt-unwritten");
     // X.509 notAfter is the last valid instant (RFC 5280 §4.1.2.5); a JWT's `exp` is the first
@@ -181,7 +236,45 @@ export class HealthState {
     if ([...this.#jwtSvidExpiry.values()].some((expiry) => now.getTime() >= expiry.getTime())) {
       problems.push("jwt-svid-expired");
     }
+    if (this.#stuckStreams.size > 0) problems.push("stream-stuck");
+    if (this.#agentRefusals.size > 0) problems.push("agent-refused");
+    if (this.#writeStuck(now)) problems.push("write-stuck");
     return { healthy: problems.length === 0, problems };
+  }
+
+  /**
+   * Each problem in words, for the probe body: which write failed and why, when the SVID
+   * expired, which stream is silent. Built from paths, system error codes, dates and our own
+   * messages only; never from file contents, so no key or token can reach it.
+   */
+  reasons(problems: readonly HealthProblem[], now: Date = new Date()): Partial<Record<HealthProblem, string>> {
+    const reasonOf = (problem: HealthProblem): string => {
+      switch (problem) {
+        case "x509-write-failed":
+        case "jwt-write-failed":
+          return `the last write failed, the previous files are kept and the write is retried: ${this.#lastWriteError ?? "unknown error"}`;
+        case "x509-unwritten":
+          return "no X.509-SVID has been written yet";
+        case "jwt-unwritten":
+          return "a configured JWT output has not been written yet";
+        case "svid-expired":
+          return `the X.509-SVID on disk expired at ${this.#svid?.notAfter.toISOString() ?? "?"} and no valid newer one arrived`;
+        case "jwt-svid-expired":
+          return "a JWT-SVID on disk has expired and no valid newer one arrived";
+        case "stream-stuck":
+          return [...this.#stuckStreams.values()].join("; ");
+        case "agent-refused":
+          return [...this.#agentRefusals.values()].join("; ");
+        case "write-stuck":
+          return `a write has been in progress since ${this.#writeInProgressSince?.toISOString() ?? "?"} (at ${now.toISOString()}), holding every later update`;
+      }
+    };
+    return Object.fromEntries(problems.map((problem) => [problem, reasonOf(problem)]));
+  }
+
+  #writeStuck(now: Date): boolean {
+    const since = this.#writeInProgressSince;
+    return since !== undefined && now.getTime() - since.getTime() > WRITE_STUCK_AFTER_MS;
   }
 
   /** spiffe-helper's `file_write_statuses`, with the same keys and status spellings. */
@@ -200,6 +293,7 @@ export class HealthState {
       rejectedUpdates: new Map(this.#rejected),
       agentConnected: this.#agentConnected,
       reconnects: this.#reconnects,
+      agentRefusals: this.#agentRefusalCount,
       notifyFailures: new Map(this.#notifyFailures),
       jwtSvidExpiry: new Map(this.#jwtSvidExpiry),
     };

@@ -1,0 +1,184 @@
+import { equalFold, parseGoInt } from "./go-values.js";
+import { HclDecodeError } from "./hcl-errors.js";
+import type { HclItem, HclKey, HclLiteral, HclNode, HclObjectList } from "./hcl-parser.js";
+
+/**
+ * The Go type of a config field, which decides how hcl v1 decodes a value into it.
+ * `string-or-strings` is this project's extension for argument lists (`cmd_args`), which
+ * spiffe-helper types as a string.
+ */
+export type FieldShape =
+  | { readonly kind: "string" | "int" | "bool" | "strings" | "string-or-strings" }
+  | { readonly kind: "struct" | "structs"; readonly fields: StructShape };
+
+export type StructShape = Readonly<Record<string, FieldShape>>;
+
+/** A value as hcl v1 leaves it in a Go struct, with the source it came from. */
+export type DecodedValue =
+  | { readonly kind: "scalar"; readonly value: string | number | boolean; readonly literal: HclLiteral }
+  | { readonly kind: "list"; readonly items: readonly DecodedValue[]; readonly offset: number }
+  | { readonly kind: "map"; readonly entries: readonly DecodedEntry[]; readonly offset: number };
+
+export type DecodedMap = DecodedValue & { readonly kind: "map" };
+
+/** One key of a struct: a field under its schema name, or a key no field claimed, as written. */
+export interface DecodedEntry {
+  readonly key: string;
+  readonly keyOffset: number;
+  /** Undefined for a key no field claimed (spiffe-helper's `unusedKeyPositions`). */
+  readonly value: DecodedValue | undefined;
+}
+
+/** An item that a key filter matched, with that key taken off (hcl's `ObjectList.Filter`). */
+interface MatchedItem extends HclItem {
+  readonly matchedKey: HclKey;
+}
+
+const childName = (name: string, field: string): string => (name === "" ? field : `${name}.${field}`);
+
+function nodeOffset(node: HclNode): number {
+  return node.kind === "literal" ? node.token.offset : node.offset;
+}
+
+function describeHclNode(node: HclNode): string {
+  if (node.kind === "literal") {
+    const token = node.token;
+    return token.type === "STRING" || token.type === "HEREDOC" ? `the string ${JSON.stringify(node.stringValue)}` : token.text;
+  }
+  if (node.kind === "list") return "a list";
+  return "a block";
+}
+
+function listOf(items: readonly HclItem[], offset: number): HclObjectList {
+  return { kind: "objectList", items, offset };
+}
+
+function decodeString(name: string, node: HclNode): DecodedValue {
+  if (node.kind === "literal" && ["NUMBER", "STRING", "HEREDOC"].includes(node.token.type)) {
+    return { kind: "scalar", value: node.stringValue, literal: node };
+  }
+  throw new HclDecodeError(name, nodeOffset(node), `expected a string, got ${describeHclNode(node)}`, 'quote it: "..."');
+}
+
+/** hcl v1 gives an int field `strconv.ParseInt(text, 0, 0)` of a NUMBER's text or a string's value. */
+function decodeInt(name: string, node: HclNode): DecodedValue {
+  if (node.kind === "literal" && (node.token.type === "NUMBER" || node.token.type === "STRING")) {
+    const parsed = parseGoInt(node.stringValue);
+    if (!parsed.ok) {
+      const octal = /^[+-]?0[0-9_]/.test(node.stringValue);
+      throw new HclDecodeError(
+        name,
+        node.token.offset,
+        octal
+          ? `${node.token.text} starts with 0, which makes it octal, and 8 and 9 are not octal digits`
+          : `${node.token.text} is not an integer (${parsed.error})`,
+        octal ? "write an octal mode such as 0644, or drop the leading 0 for a decimal number" : "write e.g. 0644 (octal), 0x1a4 (hex) or 420 (decimal)",
+      );
+    }
+    return { kind: "scalar", value: parsed.value, literal: node };
+  }
+  throw new HclDecodeError(name, nodeOffset(node), `expected an integer, got ${describeHclNode(node)}`, "write e.g. 0644");
+}
+
+function decodeBool(name: string, node: HclNode): DecodedValue {
+  if (node.kind === "literal" && node.token.type === "BOOL") {
+    return { kind: "scalar", value: node.token.text === "true", literal: node };
+  }
+  throw new HclDecodeError(name, nodeOffset(node), `expected true or false, got ${describeHclNode(node)}`, "write true or false without quotes");
+}
+
+/** hcl v1's decodeSlice: a list's items, a block's items one by one, appended to what an earlier key left. */
+function decodeSlice(name: string, node: HclNode, element: FieldShape, previous: DecodedValue | undefined): DecodedValue {
+  let items: readonly HclNode[];
+  if (node.kind === "objectList") items = node.items;
+  else if (node.kind === "object") items = [node];
+  else if (node.kind === "list") items = node.items;
+  else throw new HclDecodeError(name, nodeOffset(node), `expected a list, got ${describeHclNode(node)}`, `write ${name.replace(/.*\./, "")} = [...]`);
+  const decoded = previous?.kind === "list" ? [...previous.items] : [];
+  items.forEach((item, index) => {
+    decoded.push(decodeValue(`${name}[${index}]`, expandObject(item, element), element, undefined));
+  });
+  return { kind: "list", items: decoded, offset: previous?.kind === "list" ? previous.offset : nodeOffset(node) };
+}
+
+/** hcl v1's expandObject: an item `a b = ...` in a list of structs is read as `a { b = ... }`. */
+function expandObject(node: HclNode, element: FieldShape): HclNode {
+  if (node.kind !== "item" || element.kind !== "struct" || node.keys.length !== 2) return node;
+  const [first, second] = node.keys as [HclKey, HclKey];
+  const inner: HclItem = { ...node, keys: [second] };
+  return { kind: "item", keys: [first], offset: node.offset, value: { kind: "object", list: listOf([inner], node.offset), offset: node.offset } };
+}
+
+function filterItems(list: HclObjectList, field: string): MatchedItem[] {
+  return list.items.flatMap((item) => {
+    const [first, ...rest] = item.keys;
+    if (first === undefined || !equalFold(first.name, field)) return [];
+    return [{ ...item, keys: rest, matchedKey: first }];
+  });
+}
+
+/**
+ * hcl v1's decodeStruct: each field takes every item whose first key folds to its name, in
+ * order (a scalar keeps the last, a list appends, a struct merges); keys no field claims are
+ * returned as unused, as spiffe-helper's `unusedKeyPositions` collects them.
+ */
+function decodeStruct(name: string, start: HclNode, fields: StructShape, previous: DecodedValue | undefined): DecodedMap {
+  let node: HclNode = start;
+  let item: HclItem | undefined;
+  if (node.kind === "item") [item, node] = [node, node.value];
+  if (node.kind === "object") node = node.list;
+  if (node.kind === "literal" && item !== undefined) node = listOf([item], item.offset);
+  if (node.kind !== "objectList") {
+    throw new HclDecodeError(name, nodeOffset(node), `expected a block of keys, got ${describeHclNode(node)}`, `write ${name.replace(/.*\./, "")} { key = value }`);
+  }
+  const list = node;
+  const unused = new Map<string, number>();
+  list.items.forEach((listItem, index) => {
+    // hcl v1 skips every key of a multi-key item after the first item ("nested JSON").
+    if (index > 0 && listItem.keys.length > 1) return;
+    for (const key of listItem.keys) if (key.countsAsUnused && !unused.has(key.name)) unused.set(key.name, key.token.offset);
+  });
+  const entries = new Map<string, DecodedEntry>();
+  if (previous?.kind === "map") for (const entry of previous.entries) entries.set(entry.key, entry);
+  for (const [field, shape] of Object.entries(fields)) {
+    const matches = filterItems(list, field);
+    if (matches.length === 0) continue;
+    for (const key of [...unused.keys()]) if (equalFold(key, field)) unused.delete(key);
+    const path = childName(name, field);
+    let value = entries.get(field)?.value;
+    const prefixed = matches.filter((match) => match.keys.length > 0);
+    if (prefixed.length > 0) value = decodeValue(path, listOf(prefixed, prefixed[0]?.offset ?? list.offset), shape, value);
+    for (const match of matches.filter((candidate) => candidate.keys.length === 0)) {
+      const matched = match.value.kind === "object" ? match.value.list : match.value;
+      value = decodeValue(path, matched, shape, value);
+    }
+    const last = matches[matches.length - 1];
+    entries.set(field, { key: field, keyOffset: last?.matchedKey.token.offset ?? list.offset, value });
+  }
+  for (const [key, keyOffset] of unused) if (!entries.has(key)) entries.set(key, { key, keyOffset, value: undefined });
+  return { kind: "map", entries: [...entries.values()], offset: previous?.kind === "map" ? previous.offset : list.offset };
+}
+
+function decodeValue(name: string, node: HclNode, shape: FieldShape, previous: DecodedValue | undefined): DecodedValue {
+  switch (shape.kind) {
+    case "string":
+      return decodeString(name, node);
+    case "int":
+      return decodeInt(name, node);
+    case "bool":
+      return decodeBool(name, node);
+    case "strings":
+      return decodeSlice(name, node, { kind: "string" }, previous);
+    case "string-or-strings":
+      return node.kind === "list" ? decodeSlice(name, node, { kind: "string" }, undefined) : decodeString(name, node);
+    case "struct":
+      return decodeStruct(name, node, shape.fields, previous);
+    case "structs":
+      return decodeSlice(name, node, { kind: "struct", fields: shape.fields }, previous);
+  }
+}
+
+/** Decodes parsed items into a struct of the given shape, as `hcl.Decode` does into spiffe-helper's Config. */
+export function decodeHcl(root: HclObjectList, fields: StructShape): DecodedMap {
+  return decodeStruct("", root, fields, undefined);
+}
