@@ -1,9 +1,9 @@
 import { parseCertificate, type ParsedCertificate } from "../../spiffe/certificate.js";
 import { decodePem, pemBlocksOfType } from "../../spiffe/pem.js";
 import type { SpiffeId } from "../../spiffe/spiffe-id.js";
-import { parseX509BundlePem, X509BundleSet } from "../../spiffe/x509-bundle.js";
+import { checkX509BundleAuthorities, parseX509BundlePem, X509BundleSet } from "../../spiffe/x509-bundle.js";
 import { checkLeafCertificate, checkSigningCertificates, checkValidityPeriod } from "../../spiffe/x509-svid-rules.js";
-import { parseX509SvidPem, verifyX509Svid, X509SvidError } from "../../spiffe/x509-svid.js";
+import { MAX_CHAIN_CERTIFICATES, parseX509SvidPem, verifyX509Svid, X509SvidError } from "../../spiffe/x509-svid.js";
 import { failedVerdict, secondsBetween, type CertificateSummary, type InspectReport } from "./report.js";
 
 export interface InspectX509Input {
@@ -29,6 +29,12 @@ function summarize(certificate: ParsedCertificate): CertificateSummary {
 function parseChainPem(certificatesPem: string): ParsedCertificate[] {
   const ders = pemBlocksOfType(decodePem(certificatesPem), "CERTIFICATE");
   if (ders.length === 0) throw new X509SvidError("no-certificates", "no CERTIFICATE PEM block found in the certificate file");
+  if (ders.length > MAX_CHAIN_CERTIFICATES) {
+    throw new X509SvidError(
+      "exceeds-bound",
+      `the certificate file holds ${ders.length} certificates; at most ${MAX_CHAIN_CERTIFICATES} are accepted (MAX_CHAIN_CERTIFICATES)`,
+    );
+  }
   return ders.map((der) => parseCertificate(der));
 }
 
@@ -88,6 +94,9 @@ function runChecks(input: InspectX509Input, report: X509ReportBuilder): void {
     return;
   }
   const bundle = parseX509BundlePem(report.id.trustDomain, input.bundlePem);
+  // As strict as the sidecar is with the agent's bundle: a non-CA certificate is a mix-up.
+  checkX509BundleAuthorities(bundle);
+  report.passedChecks.push("bundle holds only CAs");
   verifyX509Svid(report.chain, new X509BundleSet([bundle]), { now: input.now });
   report.passedChecks.push("validity period", `chain to the ${report.id.trustDomain.name} bundle`);
 }
