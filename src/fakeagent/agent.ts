@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { splitDerSequence } from "../spiffe/der.js";
 import { JwtBundleSet, marshalJwtBundle } from "../spiffe/jwt-bundle.js";
 import type { JwtBundleSource } from "../spiffe/jwt-bundle.js";
 import { parseTrustDomain } from "../spiffe/spiffe-id.js";
@@ -322,9 +323,16 @@ export class FakeAgentCore {
       hasIdentity: this.#settings.identities.length > 0,
       svids: this.#svids,
       emptySvids: this.faults.emptySvids(),
-      x509Authorities: new Map(published.map((bundles) => [bundles.trustDomain.name, bundles.x509Authorities])),
+      x509Authorities: new Map(published.map((bundles) => [bundles.trustDomain.name, this.#withFaults(bundles)])),
       jwks: new Map(published.map((bundles) => [bundles.trustDomain.name, marshalJwtBundle({ trustDomain: bundles.trustDomain, authorities: bundles.jwtAuthorities })])),
     };
+  }
+
+  /** The `non-ca-in-bundle` fault: the own bundle also carries the first SVID's leaf, which is no CA. */
+  #withFaults(bundles: PublishedBundles): readonly Uint8Array[] {
+    const [leaf] = splitDerSequence(this.#svids[0]?.chainDer ?? new Uint8Array());
+    if (!this.faults.nonCaInBundle() || bundles.trustDomain.name !== this.trustDomain.name || leaf === undefined) return bundles.x509Authorities;
+    return [...bundles.x509Authorities, leaf];
   }
 
   /** Re-reads the bundle files, so every push carries what they hold now, and pushes. */

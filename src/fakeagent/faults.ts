@@ -52,6 +52,19 @@ export type Fault =
   | ({ readonly kind: "expired-leaf" } & IdentityScope)
   /** The leaf names and is signed by another trust domain (default `foreign.invalid`). */
   | ({ readonly kind: "foreign-leaf"; readonly trustDomain?: string } & IdentityScope)
+  /**
+   * The leaf (and the response's `spiffe_id`) names another trust domain (default
+   * `other.invalid`) but is signed by this agent's CA and sent with this agent's bundle.
+   */
+  | ({ readonly kind: "renamed-trust-domain"; readonly trustDomain?: string } & IdentityScope)
+  /** The private key has bytes appended after its DER, which OpenSSL alone ignores. */
+  | ({ readonly kind: "key-trailing-bytes" } & IdentityScope)
+  /** The chain repeats the issuing CA after the leaf until it holds this many certificates (default 1,001). */
+  | ({ readonly kind: "long-chain"; readonly certificates?: number } & IdentityScope)
+  /** The SVID's hint is this many bytes long (default 3 MiB). */
+  | ({ readonly kind: "huge-hint"; readonly bytes?: number } & IdentityScope)
+  /** The own trust domain's bundle carries a leaf certificate (not a CA) beside its CAs. */
+  | { readonly kind: "non-ca-in-bundle" }
   /** `X509SVIDResponse.svids` is empty, which API §5.2.1 forbids. */
   | { readonly kind: "empty-svids" }
   /** JWT-SVIDs are signed by a key that is not in the bundle, under the real key's `kid`. */
@@ -74,6 +87,11 @@ export const FAULT_KINDS: readonly FaultKind[] = [
   "ca-leaf",
   "expired-leaf",
   "foreign-leaf",
+  "renamed-trust-domain",
+  "key-trailing-bytes",
+  "long-chain",
+  "huge-hint",
+  "non-ca-in-bundle",
   "empty-svids",
   "jwt-bad-signature",
   "jwt-wrong-audience",
@@ -87,10 +105,29 @@ const X509_FAULT_KINDS: ReadonlySet<FaultKind> = new Set([
   "ca-leaf",
   "expired-leaf",
   "foreign-leaf",
+  "renamed-trust-domain",
+  "key-trailing-bytes",
+  "long-chain",
+  "huge-hint",
+  "non-ca-in-bundle",
   "empty-svids",
 ]);
 
-export type X509Fault = Extract<Fault, { kind: "malformed-der" | "mismatched-key" | "ca-leaf" | "expired-leaf" | "foreign-leaf" }>;
+export type X509Fault = Extract<
+  Fault,
+  {
+    kind:
+      | "malformed-der"
+      | "mismatched-key"
+      | "ca-leaf"
+      | "expired-leaf"
+      | "foreign-leaf"
+      | "renamed-trust-domain"
+      | "key-trailing-bytes"
+      | "long-chain"
+      | "huge-hint";
+  }
+>;
 export type JwtFault = Extract<Fault, { kind: "jwt-bad-signature" | "jwt-wrong-audience" | "jwt-expired" }>;
 
 export function isX509Fault(kind: FaultKind): boolean {
@@ -117,6 +154,12 @@ export function validateFault(fault: Fault): void {
   }
   if (fault.kind === "delay" && !(Number.isFinite(fault.delayMs) && fault.delayMs >= 0)) {
     throw new FakeAgentConfigError(`fault "delay": delay must be zero or more milliseconds, got ${String(fault.delayMs)}`);
+  }
+  if (fault.kind === "long-chain" && fault.certificates !== undefined && !(Number.isInteger(fault.certificates) && fault.certificates >= 1)) {
+    throw new FakeAgentConfigError(`fault "long-chain": certificates must be a whole number of 1 or more, got ${String(fault.certificates)}`);
+  }
+  if (fault.kind === "huge-hint" && fault.bytes !== undefined && !(Number.isInteger(fault.bytes) && fault.bytes >= 0)) {
+    throw new FakeAgentConfigError(`fault "huge-hint": bytes must be a whole number of 0 or more, got ${String(fault.bytes)}`);
   }
   if (fault.kind === "close-stream") {
     if (!(Number.isInteger(fault.afterMessages) && fault.afterMessages >= 0)) {
@@ -194,10 +237,14 @@ export class FaultSet {
     return this.#byKind.has("empty-svids");
   }
 
+  nonCaInBundle(): boolean {
+    return this.#byKind.has("non-ca-in-bundle");
+  }
+
   x509Faults(spiffeId: string): X509Fault[] {
     return this.list().filter(
       (fault): fault is X509Fault =>
-        isX509Fault(fault.kind) && fault.kind !== "empty-svids" && coversIdentity(fault, spiffeId),
+        isX509Fault(fault.kind) && fault.kind !== "empty-svids" && fault.kind !== "non-ca-in-bundle" && coversIdentity(fault, spiffeId),
     );
   }
 

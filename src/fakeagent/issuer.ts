@@ -1,6 +1,7 @@
 import { generateKeyPair } from "node:crypto";
 import { promisify } from "node:util";
-import { spiffeIdFromPath } from "../spiffe/spiffe-id.js";
+import { concatDer, splitDerSequence } from "../spiffe/der.js";
+import { parseTrustDomain, spiffeIdFromPath } from "../spiffe/spiffe-id.js";
 import { issueX509Svid } from "./ca.js";
 import type { IssueX509SvidOptions, KeyType } from "./ca.js";
 import type { FaultKind, FaultSet, JwtFault, X509Fault } from "./faults.js";
@@ -35,6 +36,17 @@ export interface X509IssueContext {
 
 /** Where `foreign-leaf` leaves come from when the fault names no trust domain. */
 export const DEFAULT_FOREIGN_TRUST_DOMAIN = "foreign.invalid";
+
+/** The defaults of the `renamed-trust-domain`, `long-chain` and `huge-hint` faults. */
+const DEFAULT_RENAMED_TRUST_DOMAIN = "other.invalid";
+const DEFAULT_LONG_CHAIN_CERTIFICATES = 1001;
+const DEFAULT_HUGE_HINT_BYTES = 3 * 1024 * 1024;
+
+/** The leaf, then `caDer` repeated until the chain holds `certificates` certificates. */
+function lengthenChain(chainDer: Uint8Array, caDer: Uint8Array, certificates: number): Uint8Array {
+  const [leaf = new Uint8Array()] = splitDerSequence(chainDer);
+  return concatDer([leaf, ...Array.from({ length: certificates - 1 }, () => caDer)]);
+}
 
 /** How far in the past an `expired-leaf` or `jwt-expired` SVID ended: beyond any validator's leeway. */
 const EXPIRED_AGO_MS = 5 * 60_000;
@@ -71,6 +83,10 @@ async function issueOne(context: X509IssueContext, identity: Identity): Promise<
     authority = await context.foreignAuthority(foreign.trustDomain ?? DEFAULT_FOREIGN_TRUST_DOMAIN);
     options.spiffeId = spiffeIdFromPath(authority.trustDomain, identity.spiffeId.path);
   }
+  const renamed = findFault(faults, "renamed-trust-domain");
+  if (renamed !== undefined) {
+    options.spiffeId = spiffeIdFromPath(parseTrustDomain(renamed.trustDomain ?? DEFAULT_RENAMED_TRUST_DOMAIN), identity.spiffeId.path);
+  }
   if (findFault(faults, "ca-leaf") !== undefined) {
     options.isCa = true;
     options.keyUsage = ["digitalSignature", "keyCertSign"];
@@ -84,11 +100,14 @@ async function issueOne(context: X509IssueContext, identity: Identity): Promise<
     findFault(faults, "mismatched-key") === undefined ? issued.privateKeyDer : await unrelatedPrivateKeyDer(context.keyType);
   // Cutting the last byte leaves the final certificate's DER length pointing past the end.
   const chainDer = findFault(faults, "malformed-der") === undefined ? issued.chainDer : issued.chainDer.subarray(0, issued.chainDer.length - 1);
+  const longChain = findFault(faults, "long-chain");
+  const hugeHint = findFault(faults, "huge-hint");
   return {
-    spiffeId: spiffeIdText,
-    hint: identity.hint,
-    chainDer,
-    privateKeyDer,
+    // The response names what the leaf names, so only the trust domain rule can catch it.
+    spiffeId: renamed === undefined ? spiffeIdText : options.spiffeId.toString(),
+    hint: hugeHint === undefined ? identity.hint : "h".repeat(hugeHint.bytes ?? DEFAULT_HUGE_HINT_BYTES),
+    chainDer: longChain === undefined ? chainDer : lengthenChain(chainDer, authority.issuingCa.certificateDer, longChain.certificates ?? DEFAULT_LONG_CHAIN_CERTIFICATES),
+    privateKeyDer: findFault(faults, "key-trailing-bytes") === undefined ? privateKeyDer : concatDer([privateKeyDer, new Uint8Array([0x00, 0x00])]),
     serialHex: issued.serialHex,
     notAfter: issued.notAfter,
     faults: faults.map((fault) => fault.kind),

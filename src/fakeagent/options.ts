@@ -208,6 +208,12 @@ export function checkFaultForTrustDomain(trustDomain: TrustDomain, fault: Fault)
       throw new FakeAgentConfigError(`fault "foreign-leaf": trust_domain must differ from the agent's own (${trustDomain.name})`);
     }
   }
+  if (fault.kind === "renamed-trust-domain" && fault.trustDomain !== undefined) {
+    const renamed = resolveTrustDomain(`fault "renamed-trust-domain" trust_domain`, fault.trustDomain);
+    if (renamed.name === trustDomain.name) {
+      throw new FakeAgentConfigError(`fault "renamed-trust-domain": trust_domain must differ from the agent's own (${trustDomain.name})`);
+    }
+  }
   if ("spiffeId" in fault && fault.spiffeId !== undefined) {
     try {
       parseSpiffeId(fault.spiffeId);

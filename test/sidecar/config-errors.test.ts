@@ -28,7 +28,7 @@ const badConfigs: readonly BadConfig[] = [
   { name: "incomplete X.509 set", command: "once", yaml: "svid_file_name: svid.pem\nsvid_bundle_file_name: b.pem\n", key: "svid_key_file_name", says: /set all of svid_file_name, svid_key_file_name, svid_bundle_file_name, or none/ },
   { name: "pid_file_name without renew_signal", command: "run", yaml: `${X509}pid_file_name: app.pid\n`, key: "pid_file_name", says: /add e\.g\. renew_signal: SIGHUP/ },
   { name: "duration without a unit", command: "once", yaml: `${X509}one_shot_timeout: 60\n`, key: "one_shot_timeout", says: /60 has no unit; write a duration such as one_shot_timeout: 60s/ },
-  { name: "unknown restart_policy", command: "run", yaml: `${X509}cmd: app\nrestart_policy: sometimes\n`, key: "restart_policy", says: /"sometimes" is not one of "never", "on-failure", "always"/ },
+  { name: "unknown restart_policy", command: "run", yaml: `${X509}cmd: app\nrestart_policy: sometimes\n`, key: "restart_policy", says: /"sometimes" is not one of "on-renewal", "never", "on-failure", "always"/ },
   { name: "restart_policy without cmd", command: "validate", yaml: `${X509}restart_policy: always\n`, key: "restart_policy", says: /no cmd to restart; set cmd/ },
   { name: "unknown log_level", command: "run", yaml: `${X509}log_level: verbose\n`, key: "log_level", says: /"verbose" is not one of/ },
   { name: "unknown jwt_bundle_format", command: "validate", yaml: `${X509}jwt_bundle_format: jwk\n`, key: "jwt_bundle_format", says: /write one of "spiffe-helper", "jwks", "spiffe-bundle-map"/ },

@@ -210,6 +210,8 @@ export function buildConfig(
     restartGracePeriodMs: values.restart_grace_period,
     restartPolicy: values.restart_policy,
     restartBackoffMaxMs: values.restart_backoff_max,
+    cmdStartGraceMs: values.cmd_start_grace,
+    notifyMinIntervalMs: values.notify_min_interval,
     oneShotTimeoutMs: values.one_shot_timeout,
     logLevel: values.log_level,
   };

@@ -119,11 +119,11 @@ function checkDirectoryLayout(config: SidecarConfigDraft, context: ReadContext):
 
 /** Rules on this project's extensions. */
 function checkExtensions(config: SidecarConfigDraft, context: ReadContext, warnings: string[]): void {
-  if (config.restartPolicy !== "never" && config.cmd === undefined) {
+  if ((config.restartPolicy === "on-failure" || config.restartPolicy === "always") && config.cmd === undefined) {
     context.failAtKey(
       "restart_policy",
       `is ${quote(config.restartPolicy)} but there is no cmd to restart`,
-      'set cmd, or use restart_policy: "never"',
+      "set cmd, or remove restart_policy",
     );
   }
   if (config.notifyAction === "restart" && config.cmd === undefined) {

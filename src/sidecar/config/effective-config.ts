@@ -65,6 +65,8 @@ function toConfigValues(config: SidecarConfig): ConfigValues {
     restart_grace_period: config.restartGracePeriodMs,
     restart_policy: config.restartPolicy,
     restart_backoff_max: config.restartBackoffMaxMs,
+    cmd_start_grace: config.cmdStartGraceMs,
+    notify_min_interval: config.notifyMinIntervalMs,
     one_shot_timeout: config.oneShotTimeoutMs,
     log_level: config.logLevel,
     trust_domain: config.trustDomain,

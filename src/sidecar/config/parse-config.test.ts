@@ -66,7 +66,7 @@ describe("parseConfig: spiffe-helper keys and defaults", () => {
     assert.equal(config.execHook, undefined);
     assert.equal(config.notifyAction, "signal");
     assert.equal(config.restartGracePeriodMs, 10_000);
-    assert.equal(config.restartPolicy, "never");
+    assert.equal(config.restartPolicy, "on-renewal");
     assert.equal(config.restartBackoffMaxMs, 30_000);
     assert.equal(config.oneShotTimeoutMs, 60_000);
     assert.equal(config.logLevel, "info");

@@ -2,13 +2,18 @@ import { inspect } from "node:util";
 
 export type JwtBundleFormat = "spiffe-helper" | "jwks" | "spiffe-bundle-map";
 export type WriteLayout = "files" | "directory";
-export type RestartPolicy = "never" | "on-failure" | "always";
+/**
+ * When cmd is started (again). `on-renewal` is spiffe-helper's behaviour: started after the first
+ * SVID; on each renewal signalled if it runs, started again if it has exited; its exit never
+ * ends the sidecar. The others start it once and react to its exit.
+ */
+export type RestartPolicy = "on-renewal" | "never" | "on-failure" | "always";
 export type NotifyAction = "signal" | "restart";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
 export const JWT_BUNDLE_FORMATS: readonly JwtBundleFormat[] = ["spiffe-helper", "jwks", "spiffe-bundle-map"];
 export const WRITE_LAYOUTS: readonly WriteLayout[] = ["files", "directory"];
-export const RESTART_POLICIES: readonly RestartPolicy[] = ["never", "on-failure", "always"];
+export const RESTART_POLICIES: readonly RestartPolicy[] = ["on-renewal", "never", "on-failure", "always"];
 export const NOTIFY_ACTIONS: readonly NotifyAction[] = ["signal", "restart"];
 export const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
@@ -122,6 +127,10 @@ export interface SidecarConfig {
   readonly restartGracePeriodMs: number;
   readonly restartPolicy: RestartPolicy;
   readonly restartBackoffMaxMs: number;
+  /** How long after cmd starts a renew signal to it is held back (coalesced to one). */
+  readonly cmdStartGraceMs: number;
+  /** Notifications closer together than this collapse into one at the interval's end. */
+  readonly notifyMinIntervalMs: number;
   readonly oneShotTimeoutMs: number;
   readonly logLevel: LogLevel;
   /** Settings that are legal but have no effect, for the caller to log (spiffe-helper warns too). */
