@@ -133,7 +133,7 @@ describe("ChildSupervisor restart policies", () => {
       const logger = recordingLogger();
       const supervisor = nodeSupervisor(flaky(tempFile("count"), 3, 1, "exit:0"), {
         restartPolicy: "on-failure",
-        restartBackoff: { ...FAST_BACKOFF, random: () => 1 },
+        restartBackoff: { ...FAST_BACKOFF, random: () => 0.5 },
         stableAfterMs,
         logger,
       });
@@ -141,7 +141,7 @@ describe("ChildSupervisor restart policies", () => {
       await supervisor.whenExited();
       return logger.lines.map(({ fields }) => (fields as { delayMs?: number }).delayMs).filter((d) => d !== undefined);
     };
-    // random() = 1 draws the full exponential step: min(max, initial × 2^n).
+    // random() = 0.5 is the jitter's midpoint: min(max, initial × 2^n).
     assert.deepEqual(await delaysFor(3_600_000), [10, 20, 40]);
     assert.deepEqual(await delaysFor(0), [10, 10, 10]);
   });

@@ -4,9 +4,9 @@ import type { HealthState } from "../health/health-state.js";
 import type { Logger } from "../logger.js";
 import { RestartChildNotifier, SignalChildNotifier } from "../notify/child-notifiers.js";
 import { CoalescingNotifier } from "../notify/coalescing-notifier.js";
-import { CompositeNotifier } from "../notify/composite-notifier.js";
+import { CompositeNotifier, logNotifyOutcome } from "../notify/composite-notifier.js";
 import { ExecHookNotifier } from "../notify/exec-hook-notifier.js";
-import type { AppNotifier, Notifier, NotifyReason, NotifyResult } from "../notify/notifier.js";
+import type { AppNotifier, Notifier, NotifyOptions, NotifyReason, NotifyResult } from "../notify/notifier.js";
 import { PidFileNotifier } from "../notify/pid-file-notifier.js";
 
 export interface SidecarNotifiers {
@@ -19,15 +19,24 @@ export interface SidecarNotifiers {
   readonly external: Notifier;
 }
 
-/** Counts each failed outcome in the health metrics; the notifiers themselves never throw. */
-class CountingNotifier implements Notifier {
-  constructor(
-    readonly inner: Notifier,
-    readonly health: HealthState,
-  ) {}
+/**
+ * Logs and counts (health metrics) each outcome of one notifier once per time it really ran:
+ * it sits under the coalescing queue, whose merged callers share one result.
+ */
+class ReportingNotifier implements AppNotifier {
+  readonly kind: AppNotifier["kind"];
 
-  async notify(reason: NotifyReason): Promise<NotifyResult> {
-    const result = await this.inner.notify(reason);
+  constructor(
+    readonly inner: AppNotifier,
+    readonly logger: Logger,
+    readonly health: HealthState,
+  ) {
+    this.kind = inner.kind;
+  }
+
+  async notify(reason: NotifyReason, options?: NotifyOptions): Promise<NotifyResult> {
+    const result = await this.inner.notify(reason, options);
+    for (const outcome of result.outcomes) logNotifyOutcome(this.logger, outcome, reason);
     this.health.recordNotifyResult(result);
     return result;
   }
@@ -38,7 +47,9 @@ function childNotifier(config: SidecarConfig, supervisor: ChildSupervisor | unde
   if (config.notifyAction === "restart") {
     return new RestartChildNotifier(supervisor, { gracePeriodMs: config.restartGracePeriodMs });
   }
-  return config.renewSignal === undefined ? undefined : new SignalChildNotifier(supervisor, config.renewSignal);
+  // Under on-renewal a renewal also starts an exited child again, renew_signal or not.
+  if (config.renewSignal === undefined && config.restartPolicy !== "on-renewal") return undefined;
+  return new SignalChildNotifier(supervisor, config.renewSignal);
 }
 
 function externalNotifiers(config: SidecarConfig): AppNotifier[] {
@@ -60,8 +71,10 @@ function externalNotifiers(config: SidecarConfig): AppNotifier[] {
 }
 
 /**
- * One notification per complete update (DESIGN §6): updates arriving while one is being
- * delivered coalesce into a single follow-up.
+ * One notification per complete update (DESIGN §6), and at most one per notify_min_interval:
+ * each notifier has its own coalescing queue, so updates arriving while it is busy, or within
+ * the interval, coalesce into a single follow-up for the newest files, and a slow notifier
+ * (the pid file's retries) never delays another. `all` and `external` share the queues.
  */
 export function buildNotifiers(
   config: SidecarConfig,
@@ -69,9 +82,15 @@ export function buildNotifiers(
   logger: Logger,
   health: HealthState,
 ): SidecarNotifiers {
-  const external = externalNotifiers(config);
-  const child = childNotifier(config, supervisor);
-  const wrap = (notifiers: AppNotifier[]): Notifier =>
-    new CountingNotifier(new CoalescingNotifier(new CompositeNotifier(notifiers, { logger })), health);
+  const coalesce = (notifier: AppNotifier): AppNotifier => {
+    const queue = new CoalescingNotifier(new ReportingNotifier(notifier, logger, health), {
+      minIntervalMs: config.notifyMinIntervalMs,
+    });
+    return { kind: notifier.kind, notify: (reason) => queue.notify(reason) };
+  };
+  const external = externalNotifiers(config).map(coalesce);
+  const childNotifierFound = childNotifier(config, supervisor);
+  const child = childNotifierFound === undefined ? undefined : coalesce(childNotifierFound);
+  const wrap = (notifiers: AppNotifier[]): Notifier => new CompositeNotifier(notifiers);
   return { all: wrap(child === undefined ? external : [child, ...external]), external: wrap(external) };
 }

@@ -1,8 +1,8 @@
 import { constants as osConstants } from "node:os";
 import { describeError } from "../../errors.js";
-import { DEFAULT_INITIAL_BACKOFF_MS, type BackoffOptions } from "../../workloadapi/backoff.js";
+import type { BackoffOptions } from "../../workloadapi/backoff.js";
 import { ChildSupervisor } from "../child/child-supervisor.js";
-import { forwardSignals, type SignalForwarding, type SignalSource } from "../child/signal-forwarding.js";
+import { SignalRouter, type SignalSource } from "../child/signal-forwarding.js";
 import type { SidecarConfig } from "../config/index.js";
 import { startHealthServer, type HealthServer } from "../health/health-server.js";
 import type { Logger } from "../logger.js";
@@ -12,7 +12,7 @@ import { IdentityPipeline } from "./identity-pipeline.js";
 /** Exit codes of `run` and `once` (README "Exit codes"); a supervised child's own code passes through. */
 export const SidecarExit = {
   ok: 0,
-  /** The agent refused the configuration for good, a one-shot timed out, or the child could not start. */
+  /** The agent refused the configuration for good at start-up, a one-shot timed out, or the child could not start. */
   failure: 1,
 } as const;
 
@@ -20,12 +20,25 @@ export interface RunSidecarOptions {
   readonly config: SidecarConfig;
   readonly logger: Logger;
   readonly backoff?: BackoffOptions;
+  /** Workload API deadline and first-response timeout; tests shorten it. @default 30000 */
+  readonly agentTimeoutMs?: number;
   /** Where SIGTERM and friends come from; tests pass an EventEmitter. @default process */
   readonly signals?: SignalSource;
 }
 
 function signalExitCode(signal: NodeJS.Signals): number {
   return 128 + (osConstants.signals[signal] ?? 0);
+}
+
+/**
+ * Node does not reap processes it did not start, so as PID 1 (a container without an init)
+ * every orphan reparented to us would stay a zombie. The image runs tini; anyone else is told.
+ */
+function warnIfUnreapedInit(logger: Logger): void {
+  if (process.pid !== 1) return;
+  logger.warn(
+    "running as PID 1: orphaned processes will not be reaped and stay zombies; run under an init such as tini (docker run --init), as the spiffe-sidecar image does",
+  );
 }
 
 /**
@@ -47,8 +60,9 @@ class SidecarRun {
   readonly #supervisor: ChildSupervisor | undefined;
   readonly #notifiers: SidecarNotifiers;
   #healthServer: HealthServer | undefined;
-  #forwarding: SignalForwarding | undefined;
+  #signalRouter: SignalRouter | undefined;
   #childStarted = false;
+  #stoppedBySignal = false;
   #finishing = false;
   #oneShotTimer: NodeJS.Timeout | undefined;
   #resolveExit: (code: number) => void = () => {};
@@ -61,6 +75,7 @@ class SidecarRun {
       config: options.config,
       logger: options.logger,
       ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+      ...(options.agentTimeoutMs === undefined ? {} : { agentTimeoutMs: options.agentTimeoutMs }),
     });
     const { cmd, daemonMode } = options.config;
     this.#supervisor =
@@ -71,10 +86,9 @@ class SidecarRun {
             configSource: options.config.sourceFile,
             restartPolicy: options.config.restartPolicy,
             // A restart_backoff_max under the usual 1 s first wait means every wait is that long.
-            restartBackoff: {
-              initialMs: Math.min(DEFAULT_INITIAL_BACKOFF_MS, options.config.restartBackoffMaxMs),
-              maxMs: options.config.restartBackoffMaxMs,
-            },
+            restartBackoff: { maxMs: options.config.restartBackoffMaxMs },
+            startGraceMs: options.config.cmdStartGraceMs,
+            gracePeriodMs: options.config.restartGracePeriodMs,
             logger: options.logger,
           })
         : undefined;
@@ -91,8 +105,13 @@ class SidecarRun {
   }
 
   async #start(): Promise<void> {
-    this.#signals.on("SIGTERM", this.#onOwnSignal);
-    this.#signals.on("SIGINT", this.#onOwnSignal);
+    this.#signalRouter = new SignalRouter({
+      source: this.#signals,
+      logger: this.#logger,
+      gracePeriodMs: this.#config.restartGracePeriodMs,
+      onTerminate: this.#onTerminatingSignal,
+    });
+    warnIfUnreapedInit(this.#logger);
     this.#pipeline.onFatal((error) => void this.#finish(SidecarExit.failure, error.message));
     this.#pipeline.onUpdate((update) => this.#onUpdate(update.first, update.changedPaths));
     if (!this.#config.daemonMode) {
@@ -122,7 +141,13 @@ class SidecarRun {
     return `one-shot timed out after ${timeoutMs / 1000}s before every output was written; last problem: ${problem} (raise one_shot_timeout in ${this.#config.sourceFile} if the agent is slow)`;
   }
 
-  readonly #onOwnSignal = (signal: NodeJS.Signals): void => {
+  /**
+   * SIGTERM or SIGINT (SIGQUIT too with a child). Without a running child the sidecar exits at
+   * once; with one, the router stops the child and the sidecar exits when it is gone.
+   */
+  readonly #onTerminatingSignal = (signal: NodeJS.Signals): void => {
+    this.#stoppedBySignal = true;
+    if (this.#childStarted) return;
     const code = this.#config.daemonMode ? SidecarExit.ok : signalExitCode(signal);
     void this.#finish(code, `received ${signal}`, "info");
   };
@@ -133,34 +158,38 @@ class SidecarRun {
       await this.#finish(SidecarExit.ok, "every output is written", "info");
       return;
     }
+    // Notifications are not awaited: one held back by notify_min_interval or a pid file's
+    // retries must not hold back the next write (each notifier queues and coalesces its own).
     if (first && this.#supervisor !== undefined) {
       await this.#startChild(this.#supervisor);
-      await this.#notifiers.external.notify({ changedPaths: [...changedPaths] });
+      void this.#notifiers.external.notify({ changedPaths: [...changedPaths] });
       return;
     }
-    await this.#notifiers.all.notify({ changedPaths: [...changedPaths] });
+    void this.#notifiers.all.notify({ changedPaths: [...changedPaths] });
   }
 
   /** The child starts after the first complete write, so it never reads missing files. */
   async #startChild(supervisor: ChildSupervisor): Promise<void> {
-    this.#signals.off("SIGTERM", this.#onOwnSignal);
-    this.#signals.off("SIGINT", this.#onOwnSignal);
-    this.#forwarding = forwardSignals(supervisor, {
-      gracePeriodMs: this.#config.restartGracePeriodMs,
-      source: this.#signals,
-      onTerminate: (signal) => this.#logger.info({ signal }, "stopping the child"),
-    });
+    if (this.#finishing || this.#stoppedBySignal) return;
+    this.#signalRouter?.attach(supervisor);
+    this.#childStarted = true;
+    supervisor.whenExited().then(
+      (code) => void this.#finish(this.#exitCodeFor(code), `the child exited with status ${code}`, "info"),
+      (error: unknown) => void this.#finish(SidecarExit.failure, describeError(error)),
+    );
     try {
       await supervisor.start();
     } catch (error: unknown) {
       await this.#finish(SidecarExit.failure, describeError(error));
-      return;
     }
-    this.#childStarted = true;
-    supervisor.whenExited().then(
-      (code) => void this.#finish(code, `the child exited with status ${code}`, "info"),
-      (error: unknown) => void this.#finish(SidecarExit.failure, describeError(error)),
-    );
+  }
+
+  /**
+   * Under `on-renewal` the child's exits are not the sidecar's: stopped by a signal it exits
+   * 0, as spiffe-helper does. The other policies pass the child's status on.
+   */
+  #exitCodeFor(childStatus: number): number {
+    return this.#config.restartPolicy === "on-renewal" && this.#stoppedBySignal ? SidecarExit.ok : childStatus;
   }
 
   async #finish(code: number, reason: string, level: "info" | "error" = "error"): Promise<void> {
@@ -172,14 +201,13 @@ class SidecarRun {
 
   async #shutdown(): Promise<void> {
     if (this.#oneShotTimer !== undefined) clearTimeout(this.#oneShotTimer);
-    this.#signals.off("SIGTERM", this.#onOwnSignal);
-    this.#signals.off("SIGINT", this.#onOwnSignal);
-    this.#forwarding?.dispose();
     // Streams stop first, so nothing is written or signalled once the exit is decided.
     await this.#pipeline.stop();
     if (this.#childStarted && this.#supervisor !== undefined) {
       await this.#supervisor.stop({ gracePeriodMs: this.#config.restartGracePeriodMs });
     }
     await this.#healthServer?.close();
+    // Last: until the process exits, a signal is still logged rather than killing it silently.
+    this.#signalRouter?.dispose();
   }
 }

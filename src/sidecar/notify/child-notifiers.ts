@@ -4,15 +4,17 @@ import { NotifyError, notifyFailed, notifySucceeded } from "./notifier.js";
 import type { AppNotifier, NotifyResult } from "./notifier.js";
 
 /**
- * Sends `renew_signal` to the child the sidecar started from `cmd` (spiffe-helper's
- * behaviour). A child that is being started needs no signal: it reads the files as they are.
+ * Tells the child the sidecar started from `cmd` about a renewal, as spiffe-helper does: a
+ * running child gets `renew_signal` (nothing when it is unset); under `restart_policy:
+ * on-renewal` a child that has exited is started again. A child that is being started needs
+ * no signal: it reads the files as they are.
  */
 export class SignalChildNotifier implements AppNotifier {
   readonly kind = "signal-child";
-  readonly #supervisor: Pick<ChildSupervisor, "signal" | "pid">;
-  readonly #signal: NodeJS.Signals;
+  readonly #supervisor: Pick<ChildSupervisor, "renew" | "pid">;
+  readonly #signal: NodeJS.Signals | undefined;
 
-  constructor(supervisor: Pick<ChildSupervisor, "signal" | "pid">, signal: NodeJS.Signals) {
+  constructor(supervisor: Pick<ChildSupervisor, "renew" | "pid">, signal: NodeJS.Signals | undefined) {
     this.#supervisor = supervisor;
     this.#signal = signal;
   }
@@ -23,21 +25,28 @@ export class SignalChildNotifier implements AppNotifier {
 
   #send(): NotifyResult {
     const pid = this.#supervisor.pid;
-    let delivery: ReturnType<ChildSupervisor["signal"]>;
+    const signal = this.#signal ?? "a signal";
+    let delivery: ReturnType<ChildSupervisor["renew"]>;
     try {
-      delivery = this.#supervisor.signal(this.#signal);
+      delivery = this.#supervisor.renew(this.#signal);
     } catch (error: unknown) {
-      const message = `cannot send ${this.#signal} to the child: ${describeError(error)}; check renew_signal`;
+      const message = `cannot send ${signal} to the child: ${describeError(error)}; check renew_signal`;
       return notifyFailed(new NotifyError(this.kind, "signal-failed", message, { cause: error }));
     }
     switch (delivery) {
       case "delivered":
-        return notifySucceeded(this.kind, `sent ${this.#signal} to child ${pid ?? "?"}`);
+        return notifySucceeded(this.kind, `sent ${signal} to child ${pid ?? "?"}`);
+      case "held":
+        return notifySucceeded(this.kind, `${signal} to child ${pid ?? "?"} goes out when its start-up grace ends`);
       case "starting":
         return notifySucceeded(this.kind, "the child is being started and will read the new files");
+      case "started":
+        return notifySucceeded(this.kind, "the child had exited; started it again (restart_policy: on-renewal)");
+      case "no-signal":
+        return notifySucceeded(this.kind, "the child is running and no renew_signal is set: nothing sent");
       case "not-running":
         return notifyFailed(
-          new NotifyError(this.kind, "no-child", `cannot send ${this.#signal}: the child from cmd is not running`),
+          new NotifyError(this.kind, "no-child", `cannot send ${signal}: the child from cmd is not running`),
         );
     }
   }

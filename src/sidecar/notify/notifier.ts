@@ -46,7 +46,13 @@ export class NotifyError extends SpiffeSidecarError {
 }
 
 export type NotifyOutcome =
-  | { readonly notifier: NotifierKind; readonly ok: true; readonly detail: string }
+  | {
+      readonly notifier: NotifierKind;
+      readonly ok: true;
+      readonly detail: string;
+      /** A newer update arrived first; its own notification tells the app instead. */
+      readonly superseded?: true;
+    }
   | { readonly notifier: NotifierKind; readonly ok: false; readonly error: NotifyError };
 
 /** One outcome per notifier that ran; `ok` when all of them succeeded. */
@@ -55,9 +61,17 @@ export interface NotifyResult {
   readonly outcomes: readonly NotifyOutcome[];
 }
 
+export interface NotifyOptions {
+  /**
+   * Aborted when a newer update is waiting to be told: a notifier that is still waiting (the
+   * pid file's retries) may stop and leave it to the newer one.
+   */
+  readonly superseded?: AbortSignal;
+}
+
 /** Tells the app about one complete update. Never rejects: failures are in the result. */
 export interface Notifier {
-  notify(reason: NotifyReason): Promise<NotifyResult>;
+  notify(reason: NotifyReason, options?: NotifyOptions): Promise<NotifyResult>;
 }
 
 /** A notifier that reaches the app one concrete way. */
@@ -67,6 +81,10 @@ export interface AppNotifier extends Notifier {
 
 export function notifySucceeded(notifier: NotifierKind, detail: string): NotifyResult {
   return { ok: true, outcomes: [{ notifier, ok: true, detail }] };
+}
+
+export function notifySuperseded(notifier: NotifierKind, detail: string): NotifyResult {
+  return { ok: true, outcomes: [{ notifier, ok: true, detail, superseded: true }] };
 }
 
 export function notifyFailed(error: NotifyError): NotifyResult {

@@ -10,7 +10,7 @@ import {
   waitForReady,
 } from "../../../test/fixtures/fixture-helpers.js";
 import type { NotifyResult } from "./notifier.js";
-import { parsePidFileContents, PidFileNotifier } from "./pid-file-notifier.js";
+import { parsePidFileContents, PidFileNotifier, pidFileRetryDelayMs } from "./pid-file-notifier.js";
 
 let dir: { path: string; remove: () => Promise<void> };
 before(async () => {
@@ -118,13 +118,59 @@ describe("PidFileNotifier", () => {
     assert.equal(waits, 2);
   });
 
-  it("reports a missing file after the retries", async () => {
+  it("is as patient as spiffe-helper: 10 tries, waits doubling from 100 ms, about 51 s in all", async () => {
     const pidFile = join(dir.path, "never.pid");
     await rm(pidFile, { force: true });
-    const notifier = new PidFileNotifier({ pidFilePath: pidFile, signal: "SIGHUP", sleep: async () => undefined });
+    const waits: number[] = [];
+    const notifier = new PidFileNotifier({
+      pidFilePath: pidFile,
+      signal: "SIGHUP",
+      random: () => 0,
+      sleep: async (ms) => {
+        waits.push(ms);
+      },
+    });
     const { failure, message } = failureOf(await notifier.notify());
     assert.equal(failure, "pid-file-missing");
-    assert.match(message, /pid file .*never\.pid does not exist; check pid_file_name \(tried 5 times\)/);
+    assert.match(message, /pid file .*never\.pid does not exist; check pid_file_name \(tried 10 times\)/);
+    assert.deepEqual(waits, [100, 200, 400, 800, 1_600, 3_200, 6_400, 12_800, 25_600]);
+    assert.equal(waits.reduce((sum, ms) => sum + ms, 0), 51_100);
+  });
+
+  it("lengthens each wait by up to 10%, as spiffe-helper's jitter does", () => {
+    assert.equal(pidFileRetryDelayMs(1, 100, 0.1, 0), 100);
+    assert.equal(pidFileRetryDelayMs(1, 100, 0.1, 0.999), 110);
+    assert.equal(pidFileRetryDelayMs(9, 100, 0.1, 0.5), 26_880);
+  });
+
+  it("finds a pid file that appears during the retries, with real waits", async () => {
+    const pidFile = join(dir.path, "late.pid");
+    const log = join(dir.path, "late.log");
+    await rm(pidFile, { force: true });
+    const app = startSignalLogger(log);
+    const pid = await waitForReady(log);
+    const notifier = new PidFileNotifier({ pidFilePath: pidFile, signal: "SIGHUP" });
+    const result = notifier.notify();
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await writeFile(pidFile, `${pid}\n`);
+    assert.equal((await result).ok, true);
+    await waitForLine(log, "SIGHUP");
+    app.kill("SIGKILL");
+    await exitOf(app);
+  });
+
+  it("stops waiting when a newer update supersedes it", async () => {
+    const pidFile = join(dir.path, "superseded.pid");
+    await rm(pidFile, { force: true });
+    const superseded = new AbortController();
+    const notifier = new PidFileNotifier({ pidFilePath: pidFile, signal: "SIGHUP" });
+    const result = notifier.notify(undefined, { superseded: superseded.signal });
+    setTimeout(() => superseded.abort(), 150);
+    const { ok, outcomes } = await result;
+    assert.equal(ok, true);
+    const outcome = outcomes[0];
+    assert.ok(outcome?.ok === true && outcome.superseded === true);
+    assert.match(outcome.detail, /a newer update signals the process instead/);
   });
 
   it("refuses a file that is not a PID at once, without quoting it", async () => {

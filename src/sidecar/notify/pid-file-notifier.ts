@@ -2,8 +2,8 @@ import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describeError } from "../../errors.js";
 import { systemErrorCode } from "../child/child-exit.js";
-import { NotifyError, notifyFailed, notifySucceeded } from "./notifier.js";
-import type { AppNotifier, NotifyFailure, NotifyResult } from "./notifier.js";
+import { NotifyError, notifyFailed, notifySucceeded, notifySuperseded } from "./notifier.js";
+import type { AppNotifier, NotifyFailure, NotifyOptions, NotifyResult } from "./notifier.js";
 
 export interface PidFileNotifierOptions {
   /** spiffe-helper's `pid_file_name`. */
@@ -12,17 +12,37 @@ export interface PidFileNotifierOptions {
   readonly signal: NodeJS.Signals;
   /**
    * Tries before giving up when the file or the process is missing: the app may be
-   * restarting and about to write a new PID.
-   * @default 5
+   * restarting and about to write a new PID. With the delays below, spiffe-helper's patience
+   * (k8s wait.Backoff{Steps: 10, Duration: 100ms, Factor: 2, Jitter: 0.1}): about 51 s.
+   * @default 10
    */
   readonly attempts?: number;
-  /** @default 200 */
+  /**
+   * The first wait; each next one doubles.
+   * @default 100
+   */
   readonly retryDelayMs?: number;
   /**
-   * Waits between tries; tests replace it.
+   * Each wait is lengthened by up to this share of itself, as spiffe-helper's does.
+   * @default 0.1
+   */
+  readonly jitter?: number;
+  /** @default Math.random */
+  readonly random?: () => number;
+  /**
+   * Waits between tries, rejecting when `signal` aborts; tests replace it.
    * @default node:timers/promises setTimeout
    */
-  readonly sleep?: (ms: number) => Promise<unknown>;
+  readonly sleep?: (ms: number, signal: AbortSignal | undefined) => Promise<unknown>;
+}
+
+/**
+ * The wait after failed try number `attempt` (1-based): `retryDelayMs` doubled per try,
+ * plus up to `jitter` of it.
+ */
+export function pidFileRetryDelayMs(attempt: number, retryDelayMs: number, jitter: number, random: number): number {
+  const baseMs = retryDelayMs * 2 ** (attempt - 1);
+  return Math.round(baseMs * (1 + jitter * random));
 }
 
 export type PidFileContents =
@@ -59,17 +79,26 @@ export class PidFileNotifier implements AppNotifier {
   readonly #signal: NodeJS.Signals;
   readonly #attempts: number;
   readonly #retryDelayMs: number;
-  readonly #sleep: (ms: number) => Promise<unknown>;
+  readonly #jitter: number;
+  readonly #random: () => number;
+  readonly #sleep: (ms: number, signal: AbortSignal | undefined) => Promise<unknown>;
 
   constructor(options: PidFileNotifierOptions) {
     this.#path = options.pidFilePath;
     this.#signal = options.signal;
-    this.#attempts = Math.max(1, options.attempts ?? 5);
-    this.#retryDelayMs = options.retryDelayMs ?? 200;
-    this.#sleep = options.sleep ?? sleep;
+    this.#attempts = Math.max(1, options.attempts ?? 10);
+    this.#retryDelayMs = options.retryDelayMs ?? 100;
+    this.#jitter = options.jitter ?? 0.1;
+    this.#random = options.random ?? Math.random;
+    this.#sleep = options.sleep ?? ((ms, signal) => sleep(ms, undefined, signal === undefined ? {} : { signal }));
   }
 
-  async notify(): Promise<NotifyResult> {
+  /**
+   * Signals the process the file names, retrying while the file or process is missing. A
+   * newer update (`options.superseded`) ends the waiting: it reads the file afresh itself.
+   */
+  async notify(_reason?: unknown, options: NotifyOptions = {}): Promise<NotifyResult> {
+    const superseded = options.superseded;
     for (let attempt = 1; ; attempt += 1) {
       const result = await this.#signalOnce();
       if (result.ok) return notifySucceeded(this.kind, result.detail);
@@ -80,8 +109,20 @@ export class PidFileNotifier implements AppNotifier {
         });
         return notifyFailed(error);
       }
-      await this.#sleep(this.#retryDelayMs);
+      if (superseded?.aborted === true) return this.#superseded(attempt, result.error);
+      try {
+        await this.#sleep(pidFileRetryDelayMs(attempt, this.#retryDelayMs, this.#jitter, this.#random()), superseded);
+      } catch {
+        return this.#superseded(attempt, result.error);
+      }
     }
+  }
+
+  #superseded(attempt: number, error: NotifyError): NotifyResult {
+    return notifySuperseded(
+      this.kind,
+      `stopped retrying after ${attempt} tries (${error.failure}): a newer update signals the process instead`,
+    );
   }
 
   async #signalOnce(): Promise<{ ok: true; detail: string } | { ok: false; error: NotifyError }> {
