@@ -41,12 +41,15 @@ const result = spawnSync(
   { stdio: "inherit" },
 );
 
+// What --test-name-pattern leaves out was asked for, not missing.
+const FILTERED_OUT = "test name does not match pattern";
 let skipped = [];
 try {
   skipped = readFileSync(skipLog, "utf8")
     .split("\n")
     .filter((line) => line !== "")
-    .map((line) => JSON.parse(line));
+    .map((line) => JSON.parse(line))
+    .filter((entry) => entry.reason !== FILTERED_OUT);
 } catch {
   // No file: the runner stopped before any test reported.
 } finally {

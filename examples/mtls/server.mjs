@@ -25,12 +25,20 @@ if (auth !== "mtls" && auth !== "jwt") throw new Error(`AUTH must be mtls or jwt
 const log = (line) => console.log(`[server] ${line}`);
 const serial = (material) => material.svid.certificates[0].serialHex;
 
-const tls = await createSpiffeTlsContext({
-  certFile: join(certDir, "svid.pem"),
-  keyFile: join(certDir, "svid_key.pem"),
-  bundleFile: join(certDir, "svid_bundle.pem"),
-  federatedBundleDir: join(certDir, "federated"),
-});
+let tls;
+try {
+  tls = await createSpiffeTlsContext({
+    certFile: join(certDir, "svid.pem"),
+    keyFile: join(certDir, "svid_key.pem"),
+    bundleFile: join(certDir, "svid_bundle.pem"),
+    federatedBundleDir: join(certDir, "federated"),
+  });
+} catch (error) {
+  // Run by its sidecar, the files are there and fresh; run by hand, they may be missing or expired.
+  log(`cannot use the identity in ${certDir}: ${describeError(error)}`);
+  log('run me as the sidecar\'s child ("spiffe-sidecar run -c server.yaml"), which keeps these files valid');
+  process.exit(1);
+}
 tls.on("reload", (material) => log(`reloaded ${material.svid.id} serial ${serial(material)}; trusts ${material.bundles.trustDomains().join(", ")}`));
 tls.on("reload-error", (error) => log(`kept the last good files: ${error.message}`));
 // The sidecar's renew_signal; the files are watched anyway, so this only makes a reload certain.
@@ -64,6 +72,10 @@ const server = createServer(tls.serverOptions(auth === "mtls" ? { authorize: all
 tls.attachServer(server, {
   ...(auth === "mtls" ? { authorize: allowList } : {}),
   onRefused: (error) => log(`refused a connection: ${describeError(error)}`),
+});
+server.on("error", (error) => {
+  log(`cannot serve on ${host}:${port}: ${describeError(error)}`);
+  process.exit(1);
 });
 server.listen(port, host, () => {
   log(`${tls.id} listening on https://${host}:${server.address().port}/ (auth ${auth}, allowing ${allowedIds.join(", ")})`);
