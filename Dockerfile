@@ -12,6 +12,12 @@ RUN npm run build
 # Runtime stage: production dependencies and the compiled output only.
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
+# tini runs as PID 1 and reaps every orphan: Node waits only for the processes it started, so
+# as PID 1 the sidecar would leave the app's orphaned grandchildren as zombies (issue 13, item
+# 3). tini passes signals on to the sidecar, which stops the app's whole process group.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
@@ -33,5 +39,5 @@ RUN install -d -o node -g node /run/spire/agent/public /run/identity
 # file_owner/file_group say otherwise. Its home is writable, so `demo` and relative paths work.
 USER node
 WORKDIR /home/node
-ENTRYPOINT ["spiffe-sidecar"]
+ENTRYPOINT ["tini", "--", "spiffe-sidecar"]
 CMD ["--help"]

@@ -197,6 +197,17 @@ describe("examples/systemd", () => {
     console.log("systemd: my-app.service runs the sidecar (Type=exec, KillMode=mixed) which runs my-app; nginx-identity.service reloads nginx via systemctl");
   });
 
+  it("points Documentation= at the README that `npm install -g` installs beside the ExecStart program", async () => {
+    const packageName = String(obj(JSON.parse(await readFile(join(repo, "package.json"), "utf8")), "package.json")["name"]);
+    for (const name of ["my-app.service", "nginx-identity.service"]) {
+      const units = await unit(name);
+      const program = units.get("Service")?.get("ExecStart")?.[0]?.split(" ")[0] ?? "";
+      // npm -g links <prefix>/bin/<command> to <prefix>/lib/node_modules/<package>/.
+      const prefix = posix.dirname(posix.dirname(program));
+      assert.deepEqual(units.get("Unit")?.get("Documentation"), [`file:${prefix}/lib/node_modules/${packageName}/README.md`], name);
+    }
+  });
+
   const noSystemdAnalyze = commandAvailable("systemd-analyze", ["--version"])
     ? false
     : 'systemd-analyze is not installed (the units were checked by key only); install the test peers with "bash scripts/install-test-peers.sh"';
@@ -305,7 +316,7 @@ describe("the root Dockerfile", () => {
     const finalStage = steps.slice(steps.map((step) => step.op).lastIndexOf("FROM"));
     const user = finalStage.filter((step) => step.op === "USER").at(-1)?.args;
     assert.ok(user !== undefined && user !== "root" && user !== "0", `final USER is ${String(user)}`);
-    assert.deepEqual(JSON.parse(finalStage.find((step) => step.op === "ENTRYPOINT")?.args ?? "null"), ["spiffe-sidecar"]);
+    assert.deepEqual(JSON.parse(finalStage.find((step) => step.op === "ENTRYPOINT")?.args ?? "null"), ["tini", "--", "spiffe-sidecar"], "tini as PID 1 reaps orphans");
 
     // `demo` finds its app relative to dist/bin: the image must hold it there.
     const demoRelative = /new URL\("([^"]+reload-printer\.mjs)"/.exec(await readFile(join(repo, "src/cli/demo.ts"), "utf8"))?.[1];
