@@ -4,7 +4,7 @@ import { describeError } from "../../errors.js";
 import type { JwtBundleSet } from "../../spiffe/jwt-bundle.js";
 import type { JwtSvid } from "../../spiffe/jwt-svid.js";
 import type { SpiffeId } from "../../spiffe/spiffe-id.js";
-import { Backoff, type BackoffOptions } from "../../workloadapi/backoff.js";
+import { Backoff, DEFAULT_MAX_BACKOFF_MS, type BackoffOptions } from "../../workloadapi/backoff.js";
 import { WorkloadApiClient } from "../../workloadapi/client.js";
 import type { X509Context } from "../../workloadapi/decode.js";
 import { WorkloadApiResponseError, type WorkloadApiError } from "../../workloadapi/errors.js";
@@ -21,17 +21,27 @@ import { DirectoryLayoutWriter } from "../writer/directory-layout-writer.js";
 import { FileWriteError, type FileWriter } from "../writer/file-writer.js";
 import { recoveryTargets } from "../writer/interrupted-update-repair.js";
 import { recoverInterruptedWrites } from "../writer/recover-at-start.js";
+import { AgentLink } from "./agent-link.js";
 import { JwtSvidRefresher } from "./jwt-svid-refresher.js";
 import { healthOutputsFromConfig, outputOptionsFromConfig, wantsJwtBundles, wantsX509 } from "./output-plan.js";
 import { rejectReasonOf } from "./reject-reason.js";
 import { RejectionLog } from "./rejection-log.js";
 import { SvidExpiryWatch } from "./svid-expiry-watch.js";
 
+/** How long a JWT-SVID with an unknown key ID waits for the JWT bundles fetched again. */
+const JWT_BUNDLE_REFETCH_TIMEOUT_MS = 5_000;
+
 export interface IdentityPipelineOptions {
   readonly config: SidecarConfig;
   readonly logger: Logger;
   /** Reconnect and refresh backoff; tests shorten it. @default 1 s initial, 30 s cap */
   readonly backoff?: BackoffOptions;
+  /**
+   * The deadline of each unary Workload API call and the first-response timeout of each stream;
+   * tests shorten it.
+   * @default 30000
+   */
+  readonly agentTimeoutMs?: number;
   readonly now?: () => Date;
 }
 
@@ -61,6 +71,11 @@ export class IdentityPipeline {
   #x509: X509IdentityState | undefined;
   #jwtBundles: JwtBundleSet | undefined;
   #jwtBundlesArrived: () => void = () => {};
+  /** Refreshers waiting for the JWT bundle stream's next message (a key ID they do not know). */
+  readonly #jwtBundleWaiters = new Set<() => void>();
+  #jwtBundleWatch: Watch | undefined;
+  readonly #streams = new Map<string, Watch>();
+  readonly #link: AgentLink;
   readonly #jwtBundlesReady: Promise<void>;
   #writtenPaths = new Set<string>();
   #writeChain: Promise<void> = Promise.resolve();
@@ -88,6 +103,9 @@ export class IdentityPipeline {
     this.#client = new WorkloadApiClient({
       address: options.config.agentAddress,
       ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
+      ...(options.agentTimeoutMs === undefined
+        ? {}
+        : { rpcTimeoutMs: options.agentTimeoutMs, firstResponseTimeoutMs: options.agentTimeoutMs }),
     });
     this.#outputOptions = outputOptionsFromConfig(options.config);
     this.#writer =
@@ -96,6 +114,7 @@ export class IdentityPipeline {
         : new AtomicFileWriter();
     this.health = new HealthState(healthOutputsFromConfig(options.config));
     this.#jwtBundlesReady = new Promise((resolveReady) => (this.#jwtBundlesArrived = resolveReady));
+    this.#link = new AgentLink(options.logger, this.health);
     this.#backoff = options.backoff;
     this.#writeRetryBackoff = new Backoff(options.backoff);
   }
@@ -105,7 +124,10 @@ export class IdentityPipeline {
     this.#updateListener = listener;
   }
 
-  /** Called when a stream stops for good (InvalidArgument, Unimplemented): a configuration error. */
+  /**
+   * Called when a stream is refused for good (InvalidArgument, Unimplemented) before its first
+   * good update: a configuration error. After one, the refusal is reported, not fatal.
+   */
   onFatal(listener: (error: WorkloadApiError) => void): void {
     this.#fatalListener = listener;
   }
@@ -124,26 +146,30 @@ export class IdentityPipeline {
     const jwtSvidPaths = healthOutputsFromConfig(this.#config).jwtSvidPaths;
     await recoverInterruptedWrites(this.#writer, recoveryTargets(this.#outputOptions, jwtSvidPaths), this.#logger);
     if (wantsX509(this.#config)) {
-      this.#watches.push(
-        this.#client.watchX509Context({
-          onUpdate: (context) => this.#onX509Context(context),
-          onInvalid: (error) => this.#reject("X.509 update", error),
-          onError: (error) => this.#onStreamError("FetchX509SVID", error),
-          onStateChange: (state) => this.#onStreamState(state),
-        }),
-      );
+      const watch = this.#client.watchX509Context({
+        onUpdate: (context) => this.#onX509Context(context),
+        onInvalid: (error) => this.#reject("X.509 update", error),
+        onError: (error) => this.#onStreamError("FetchX509SVID", error),
+        onStateChange: (state) => this.#onStreamState(state),
+      });
+      this.#watches.push(watch);
+      this.#streams.set("FetchX509SVID", watch);
     }
     if (wantsJwtBundles(this.#config)) {
-      this.#watches.push(
-        this.#client.watchJwtBundles({
-          onUpdate: (bundles) => this.#onJwtBundles(bundles),
-          onInvalid: (error) => this.#reject("JWT bundle update", error),
-          onError: (error) => this.#onStreamError("FetchJWTBundles", error),
-          onStateChange: (state) => this.#onStreamState(state),
-        }),
-      );
+      this.#jwtBundleWatch = this.#client.watchJwtBundles({
+        onUpdate: (bundles) => this.#onJwtBundles(bundles),
+        onInvalid: (error) => this.#reject("JWT bundle update", error),
+        onError: (error) => this.#onStreamError("FetchJWTBundles", error),
+        onStateChange: (state) => this.#onStreamState(state),
+      });
+      this.#watches.push(this.#jwtBundleWatch);
+      this.#streams.set("FetchJWTBundles", this.#jwtBundleWatch);
     }
     for (const output of this.#config.jwtSvids) this.#startRefresher(output);
+    // The watches retry by themselves when the socket reappears; the JWT refreshes are told here.
+    this.#client.onAgentSocketAppeared(() => {
+      for (const refresher of this.#refreshers) refresher.retryNow();
+    });
   }
 
   /** Stops streams and refreshes and waits for a write in progress; files stay as they are. */
@@ -167,6 +193,7 @@ export class IdentityPipeline {
         await this.#jwtBundlesReady;
         return this.#currentJwtBundles();
       },
+      refetchJwtBundles: () => this.#refetchJwtBundles(),
       onJwtSvid: (entry, svid) => {
         this.#jwtSvids.set(entry.fileName, svid);
         return this.#apply(`JWT-SVID for ${entry.audience}`);
@@ -186,12 +213,30 @@ export class IdentityPipeline {
     refresher.start();
   }
 
+  /**
+   * Asks the JWT bundle stream for the full state again and waits for it, at most
+   * JWT_BUNDLE_REFETCH_TIMEOUT_MS; resolves with the newest bundles either way.
+   */
+  async #refetchJwtBundles(): Promise<JwtBundleSet> {
+    let done: () => void = () => {};
+    const arrived = new Promise<void>((resolveArrived) => (done = resolveArrived));
+    this.#jwtBundleWaiters.add(done);
+    const timer = setTimeout(done, JWT_BUNDLE_REFETCH_TIMEOUT_MS);
+    this.#logger.info("a JWT-SVID is signed by a key the JWT bundles do not hold; fetching the JWT bundles again");
+    this.#jwtBundleWatch?.restart();
+    await arrived;
+    clearTimeout(timer);
+    this.#jwtBundleWaiters.delete(done);
+    return this.#currentJwtBundles();
+  }
+
   #currentJwtBundles(): JwtBundleSet {
     if (this.#jwtBundles === undefined) throw new RangeError("JWT bundles are read before they arrived");
     return this.#jwtBundles;
   }
 
   #onX509Context(context: X509Context): void {
+    this.#link.delivered("FetchX509SVID");
     this.health.setStreamStuck("FetchX509SVID", undefined);
     const hint = this.#config.hint;
     const svid = hint === undefined ? context.svids[0] : context.svids.find((candidate) => candidate.hint === hint);
@@ -237,6 +282,8 @@ export class IdentityPipeline {
     this.health.setStreamStuck("FetchJWTBundles", undefined);
     this.#jwtBundles = bundles;
     this.#jwtBundlesArrived();
+    this.#link.delivered("FetchJWTBundles");
+    for (const waiter of this.#jwtBundleWaiters) waiter();
     if (this.#config.jwtBundleFileName !== undefined) this.#applyWithRetry("JWT bundles");
   }
 
@@ -261,6 +308,13 @@ export class IdentityPipeline {
     // A first-response timeout: the agent accepted the call and sent nothing. Readiness names it.
     if (error.statusName === "DEADLINE_EXCEEDED") this.health.setStreamStuck(method, error.message);
     this.#noteProblem(`${method}: ${error.message}`);
+    const watch = this.#streams.get(method);
+    // Before any good update a permanent status is a configuration error; after one, the app
+    // keeps its valid files and the refusal is reported (issue 13 item 13).
+    if (!error.retryable && watch?.delivered === true) {
+      this.#link.refused(method, error, this.#backoff?.maxMs ?? DEFAULT_MAX_BACKOFF_MS);
+      return;
+    }
     if (!error.retryable) {
       this.#logger.error({ method, status: error.statusName }, error.message);
       this.#fatalListener(error);
@@ -270,7 +324,8 @@ export class IdentityPipeline {
   }
 
   #onStreamState(state: WatchState): void {
-    this.health.setAgentConnected(this.#watches.some((watch) => watch.state === "open") || state === "open");
+    const connected = this.#watches.some((watch) => watch.state === "open") || state === "open";
+    this.#link.setConnected(connected, this.#config.agentAddress);
   }
 
   #reject(what: string, error: unknown): void {

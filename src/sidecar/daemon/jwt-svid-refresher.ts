@@ -1,7 +1,7 @@
 import type { JwtBundleSource } from "../../spiffe/jwt-bundle.js";
-import { validateJwtSvid, type JwtSvid } from "../../spiffe/jwt-svid.js";
+import { JwtSvidError, validateJwtSvid, type JwtSvid } from "../../spiffe/jwt-svid.js";
 import { Backoff, type BackoffOptions } from "../../workloadapi/backoff.js";
-import { WorkloadApiResponseError } from "../../workloadapi/errors.js";
+import { WorkloadApiError, WorkloadApiResponseError } from "../../workloadapi/errors.js";
 import type { JwtSvidOutput } from "../config/index.js";
 
 /** The shortest wait between two fetches of a token that is still valid, so a 1 s TTL cannot spin. */
@@ -35,6 +35,12 @@ export interface JwtSvidRefresherOptions {
   readonly fetchJwtSvids: (audience: readonly string[], signal: AbortSignal) => Promise<JwtSvid[]>;
   /** Resolves with the JWT bundles once the first valid bundle update has arrived. */
   readonly jwtBundles: () => Promise<JwtBundleSource>;
+  /**
+   * Fetches the JWT bundles again (or waits briefly for the stream's next message) and resolves
+   * with the newest: for a token signed by a key the bundles held so far do not know, as after
+   * an agent restart with new keys, where the token can arrive before the new bundle does.
+   */
+  readonly refetchJwtBundles: () => Promise<JwtBundleSource>;
   /** A validated token to write; a rejection counts as a failed attempt and is retried. */
   readonly onJwtSvid: (output: JwtSvidOutput, svid: JwtSvid) => Promise<void>;
   readonly onFailure: (output: JwtSvidOutput, error: unknown, retryInMs: number) => void;
@@ -45,13 +51,16 @@ export interface JwtSvidRefresherOptions {
 /**
  * Keeps one `jwt_svids` entry fresh: fetch for the audience set, validate against the JWT
  * bundle of the token's trust domain (JWT-SVID §4), hand it on, and schedule the next fetch;
- * failures back off exponentially with jitter.
+ * failures back off exponentially with jitter. Each fetch has the client's deadline, so an
+ * agent that never answers costs one deadline and a retry, not the token (issue 13 item 7).
  */
 export class JwtSvidRefresher {
   readonly #options: JwtSvidRefresherOptions;
   readonly #backoff: Backoff;
   readonly #abort = new AbortController();
   #timer: NodeJS.Timeout | undefined;
+  /** True while the timer is a retry after a failure, not the next planned refresh. */
+  #retrying = false;
 
   constructor(options: JwtSvidRefresherOptions) {
     this.#options = options;
@@ -67,28 +76,54 @@ export class JwtSvidRefresher {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
   }
 
-  #schedule(delayMs: number): void {
+  /** After a failure, fetches now instead of at the end of the backoff delay (the agent is back). */
+  retryNow(): void {
+    if (!this.#retrying || this.#abort.signal.aborted) return;
+    clearTimeout(this.#timer);
+    this.#retrying = false;
+    void this.#refresh();
+  }
+
+  #schedule(delayMs: number, retrying: boolean): void {
     if (this.#abort.signal.aborted) return;
-    this.#timer = setTimeout(() => void this.#refresh(), delayMs);
+    this.#retrying = retrying;
+    this.#timer = setTimeout(() => {
+      this.#retrying = false;
+      void this.#refresh();
+    }, delayMs);
+  }
+
+  /** Validates, and for a key ID (or trust domain) the bundles do not know, once more after a refetch. */
+  async #validate(token: string, audience: string, now: () => Date): Promise<JwtSvid> {
+    const bundles = await this.#options.jwtBundles();
+    try {
+      return await validateJwtSvid(token, bundles, { audience, now: now() });
+    } catch (error: unknown) {
+      if (!(error instanceof JwtSvidError && (error.rule === "unknown-kid" || error.rule === "no-bundle"))) throw error;
+      const refetched = await this.#options.refetchJwtBundles();
+      return validateJwtSvid(token, refetched, { audience, now: now() });
+    }
   }
 
   async #refresh(): Promise<void> {
     const { output, hint } = this.#options;
     const now = this.#options.now ?? (() => new Date());
     try {
-      const bundles = await this.#options.jwtBundles();
+      await this.#options.jwtBundles();
       const audience = [output.audience, ...output.extraAudiences];
       const fetched = selectJwtSvid(await this.#options.fetchJwtSvids(audience, this.#abort.signal), hint);
-      const validated = await validateJwtSvid(fetched.token, bundles, { audience: output.audience, now: now() });
+      const validated = await this.#validate(fetched.token, output.audience, now);
       if (this.#abort.signal.aborted) return;
       await this.#options.onJwtSvid(output, validated);
       this.#backoff.reset();
-      this.#schedule(nextJwtRefreshDelayMs(validated.expiry, now()));
+      this.#schedule(nextJwtRefreshDelayMs(validated.expiry, now()), false);
     } catch (error: unknown) {
       if (this.#abort.signal.aborted) return;
-      const retryInMs = this.#backoff.next();
+      // A permanent refusal (InvalidArgument, Unimplemented) is retried only as often as the cap allows.
+      const permanent = error instanceof WorkloadApiError && !error.retryable;
+      const retryInMs = permanent ? this.#backoff.maxMs : this.#backoff.next();
       this.#options.onFailure(output, error, retryInMs);
-      this.#schedule(retryInMs);
+      this.#schedule(retryInMs, true);
     }
   }
 }

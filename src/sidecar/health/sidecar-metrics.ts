@@ -65,6 +65,12 @@ export function sidecarMetricFamilies(snapshot: HealthSnapshot): MetricFamily[] 
       samples: [{ value: snapshot.reconnects }],
     },
     {
+      name: "spiffe_sidecar_agent_refusals_total",
+      help: "Workload API streams that had delivered and were then refused for good (InvalidArgument, Unimplemented).",
+      type: "counter",
+      samples: [{ value: snapshot.agentRefusals }],
+    },
+    {
       name: "spiffe_sidecar_notify_failures_total",
       help: "Failed attempts to tell the application about new files, by notifier.",
       type: "counter",
