@@ -14,6 +14,8 @@ async function supervise(t: TestContext, where: Scratch, args: readonly string[]
     cmd_args: [...args],
     // Under the usual 1 s first wait: every wait is this long (and it keeps the tests quick).
     restart_backoff_max: "300ms",
+    // These tests are about the wrapper's policies; on-renewal has its own in child-renewal.test.ts.
+    restart_policy: "never",
     ...extra,
   });
   return runSidecar(t, config);
