@@ -17,7 +17,9 @@ import {
   makeDir,
   metricValue,
   normalizeSerial,
+  render,
   renderExample,
+  runProgram,
   runSidecar,
   waitFor,
   writeExampleConfig,
@@ -192,6 +194,26 @@ describe("nginx beside spiffe-sidecar (real nginx, fake agent, 3 s SVIDs)", { sk
     assert.ok(order.every((index) => index >= 0), `served ${served.join(", ")}; written ${written.join(", ")}`);
     assert.deepEqual([...order].sort((a, b) => a - b), order, "serials appear in the order they were written");
     assert.ok(sidecar.logs.filter(toldBy("signal-child")).length >= rotations, "each rotation sent SIGHUP to nginx");
+  });
+
+  it("answers the README's `Check it` commands, run as written with the paths and port of this setup", async (t) => {
+    const setup = await setUp(t);
+    const sidecar = runSidecar(t, ["run", "-c", await sidecarConfig(setup, "sidecar-child.yaml")]);
+    await sidecar.waitForLog("the first write", isUpdate);
+    await waitForNginx(setup);
+    const readme = await readFile(examplePath("nginx", "README.md"), "utf8");
+    const block = /## Check it\n\n```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(block !== undefined, "the README has no `Check it` block");
+    const script = render(block, { "/run/spiffe/nginx": setup.certDir, "127.0.0.1:8443": `127.0.0.1:${setup.port}` });
+    // openssl reads -cert and -key one after the other: a rotation (every ~1.5 s here) between
+    // the two reads pairs a new certificate with the old key, so a mismatch is tried again.
+    let result = await runProgram("bash", ["-o", "pipefail", "-c", script]);
+    for (let attempt = 1; attempt < 3 && /key values mismatch/.test(result.stderr); attempt++) result = await runProgram("bash", ["-o", "pipefail", "-c", script]);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /^hello client serial=[0-9A-F]+ verify=SUCCESS$/m);
+    assert.match(result.stdout, /^serial=[0-9A-F]+$/m);
+    assert.match(result.stdout, /URI:spiffe:\/\/example\.org\/nginx/);
+    t.diagnostic(`README "Check it": ${result.stdout.trim().split("\n").map((line) => line.trim()).join(" / ")}`);
   });
 
   it("with mTLS on, refuses a client without a certificate or with one from another trust domain, and admits a valid SVID", async (t) => {
