@@ -103,7 +103,7 @@ describe("trust domain", { concurrency: 2 }, () => {
     await sidecar.waitForLog("the first write", isUpdate);
     await first.stop();
     await startAgent(t, where, { trustDomain: "other.org", identities: [{ spiffeId: "spiffe://other.org/app" }], x509TtlSeconds: 600 });
-    const [warning] = await sidecar.waitForLog("the trust domain warning", (line) => line.level === "warn" && line.previous_trust_domain !== undefined);
+    const [warning] = await sidecar.waitForLog("the trust domain warning", (line) => line.level === "warn" && line["previous_trust_domain"] !== undefined);
     assert.equal(warning?.["previous_trust_domain"], "example.org");
     assert.equal(warning?.["trust_domain"], "other.org");
     const [written] = await sidecar.waitForLog("the other.org write", (line) => isUpdate(line) && line["spiffe_id"] === "spiffe://other.org/app");
