@@ -20,6 +20,7 @@ import {
   freePort,
   makeDir,
   normalizeSerial,
+  render,
   renderExample,
   runProgram,
   runSidecar,
@@ -300,6 +301,14 @@ describe("PostgreSQL beside spiffe-sidecar (real server as a non-root user, fake
     assert.deepEqual(after.uriSans, [SERVER_ID]);
     assert.match(server.log(), /received SIGHUP, reloading configuration files/);
     t.diagnostic(`server certificate ${before.serial} -> ${after.serial} after the rotation (pg_ctl reload), SAN ${SERVER_ID}`);
+    // The README's openssl command, run as written with this setup's port and cert_dir.
+    const readme = await readFile(examplePath("postgres", "README.md"), "utf8");
+    const check = /```sh\n(openssl s_client -starttls postgres[\s\S]*?)```/.exec(readme)?.[1];
+    assert.ok(check !== undefined, "the README has no openssl s_client -starttls postgres command");
+    const shown = await runProgram("bash", ["-o", "pipefail", "-c", render(check, { "127.0.0.1:5432": `127.0.0.1:${port}`, "/run/spiffe/postgres": layout.certDir })]);
+    assert.equal(shown.code, 0, shown.stdout + shown.stderr);
+    assert.equal(normalizeSerial(/^serial=([0-9A-F]+)$/m.exec(shown.stdout)?.[1] ?? ""), after.serial);
+    assert.match(shown.stdout, /URI:spiffe:\/\/example\.org\/db\b/);
     t.diagnostic(`psql sslmode=verify-ca after the rotation: ${await assertAdmitted(client)}`);
 
     // libpq sends no certificate when sslcert names no file.
