@@ -6,7 +6,7 @@ export const TRUST_DOMAIN = "bench.example";
 export const WORKLOAD_ID = `spiffe://${TRUST_DOMAIN}/probe`;
 
 /**
- * The fake agent, in the harness's process, with the moment of every push on the shared
+ * The fake agent, in the harness's process, with the moment of every push on the harness's
  * monotonic clock. The agent logs `event: "push"` right after it hands the new state to its
  * open streams, so a log hook is the push time without touching the agent's code.
  */

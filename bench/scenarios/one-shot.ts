@@ -23,7 +23,7 @@ export interface OneShotResult {
   readonly failures: Partial<Record<OneShotContender, number>>;
 }
 
-/** Spawns, waits for the exit, and returns the time on the shared monotonic clock. */
+/** Spawns, waits for the exit, and returns the time on the harness's one monotonic clock. */
 async function timeRun(file: string, args: readonly string[], cwd: string): Promise<{ ms: number; code: number | null }> {
   const started = process.hrtime.bigint();
   const child = spawn(file, args, { cwd, stdio: "ignore" });

@@ -58,7 +58,7 @@ function decodeBase64Body(type: string, base64: string): Uint8Array {
   if (!BASE64.test(base64) || base64.length % 4 !== 0) {
     throw new PemError(`PEM block "${type}" does not contain valid base64 (RFC 7468 §3)`);
   }
-  // Copy out of Buffer's shared pool so callers own an exact-size array.
+  // Copy out of Buffer's internal pool so callers own an exact-size array.
   return new Uint8Array(Buffer.from(base64, "base64"));
 }
 

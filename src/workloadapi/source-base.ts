@@ -34,7 +34,7 @@ export interface SourceEvents<T> {
   error: [WorkloadApiError];
 }
 
-/** The shared half of X509Source and JwtSource: one watch, its latest valid state, and its events. */
+/** The common half of X509Source and JwtSource: one watch, its latest valid state, and its events. */
 export abstract class WorkloadSource<T> extends EventEmitter<SourceEvents<T>> {
   protected readonly client: WorkloadApiClient;
   readonly #ownsClient: boolean;

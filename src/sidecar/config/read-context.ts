@@ -4,7 +4,7 @@ import { ConfigError, type SourcePosition } from "./config-error.js";
 import type { HclLiteral } from "./hcl/hcl-parser.js";
 
 /**
- * State shared by the readers of one configuration document: where each key was found, so
+ * State common to the readers of one configuration document: where each key was found, so
  * that a rule spanning several keys can still point at a line.
  */
 export class ReadContext {
