@@ -17,15 +17,24 @@ export type StructShape = Readonly<Record<string, FieldShape>>;
 export type DecodedValue =
   | { readonly kind: "scalar"; readonly value: string | number | boolean; readonly literal: HclLiteral }
   | { readonly kind: "list"; readonly items: readonly DecodedValue[]; readonly offset: number }
-  | { readonly kind: "map"; readonly entries: readonly DecodedEntry[]; readonly offset: number };
+  | {
+      readonly kind: "map";
+      readonly entries: readonly DecodedEntry[];
+      readonly offset: number;
+      /** The keys spiffe-helper's `unusedKeyPositions` holds for this struct, sorted. */
+      readonly spiffeHelperUnusedKeys: readonly string[];
+    };
 
 export type DecodedMap = DecodedValue & { readonly kind: "map" };
 
-/** One key of a struct: a field under its schema name, or a key no field claimed, as written. */
+/**
+ * One key of a struct: a field under its schema name, or a key no field claimed, as written.
+ * Every unclaimed key is kept, quoted ones too, although spiffe-helper only notices some.
+ */
 export interface DecodedEntry {
   readonly key: string;
   readonly keyOffset: number;
-  /** Undefined for a key no field claimed (spiffe-helper's `unusedKeyPositions`). */
+  /** Undefined for a key no field claimed. */
   readonly value: DecodedValue | undefined;
 }
 
@@ -132,12 +141,18 @@ function decodeStruct(name: string, start: HclNode, fields: StructShape, previou
     throw new HclDecodeError(name, nodeOffset(node), `expected a block of keys, got ${describeHclNode(node)}`, `write ${name.replace(/.*\./, "")} { key = value }`);
   }
   const list = node;
-  const unused = new Map<string, number>();
+  const unused = new Set<string>();
   list.items.forEach((listItem, index) => {
     // hcl v1 skips every key of a multi-key item after the first item ("nested JSON").
     if (index > 0 && listItem.keys.length > 1) return;
-    for (const key of listItem.keys) if (key.countsAsUnused && !unused.has(key.name)) unused.set(key.name, key.token.offset);
+    for (const key of listItem.keys) if (key.countsAsUnused) unused.add(key.name);
   });
+  const unclaimed = new Map<string, number>();
+  for (const listItem of list.items) {
+    const first = listItem.keys[0];
+    if (first === undefined || unclaimed.has(first.name)) continue;
+    if (!Object.keys(fields).some((field) => equalFold(first.name, field))) unclaimed.set(first.name, first.token.offset);
+  }
   const entries = new Map<string, DecodedEntry>();
   if (previous?.kind === "map") for (const entry of previous.entries) entries.set(entry.key, entry);
   for (const [field, shape] of Object.entries(fields)) {
@@ -155,8 +170,15 @@ function decodeStruct(name: string, start: HclNode, fields: StructShape, previou
     const last = matches[matches.length - 1];
     entries.set(field, { key: field, keyOffset: last?.matchedKey.token.offset ?? list.offset, value });
   }
-  for (const [key, keyOffset] of unused) if (!entries.has(key)) entries.set(key, { key, keyOffset, value: undefined });
-  return { kind: "map", entries: [...entries.values()], offset: previous?.kind === "map" ? previous.offset : list.offset };
+  for (const [key, keyOffset] of unclaimed) if (!entries.has(key)) entries.set(key, { key, keyOffset, value: undefined });
+  const earlierUnused = previous?.kind === "map" ? previous.spiffeHelperUnusedKeys : [];
+  return {
+    kind: "map",
+    entries: [...entries.values()],
+    offset: previous?.kind === "map" ? previous.offset : list.offset,
+    // hcl v1 replaces the struct's unused-key map only when this pass found some.
+    spiffeHelperUnusedKeys: unused.size > 0 ? [...unused].sort() : earlierUnused,
+  };
 }
 
 function decodeValue(name: string, node: HclNode, shape: FieldShape, previous: DecodedValue | undefined): DecodedValue {

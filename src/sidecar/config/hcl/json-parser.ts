@@ -64,7 +64,11 @@ class JsonParser {
     const number = /^-?\d+(?:([eE][+-]?\d*)|(\.\d*(?:[eE][+-]?\d*)?))?/.exec(text);
     if (number !== null) {
       const isFloat = number[1] !== undefined || number[2] !== undefined;
-      if (!isFloat && /^-?0\d/.test(number[0])) this.#scanError = new HclSyntaxError("numbers cannot start with 0", offset);
+      // hcl's check compares scanner positions, which reading past the end also moves: `0` last in the file fails.
+      const atEnd = number[0].length === text.length;
+      if (!isFloat && (/^-?0\d/.test(number[0]) || (atEnd && /^-?0$/.test(number[0])))) {
+        this.#scanError = new HclSyntaxError("numbers cannot start with 0", offset);
+      }
       return { type: isFloat ? "FLOAT" : "NUMBER", length: number[0].length };
     }
     if (first === 0x22) return { type: "STRING", length: this.#stringLength(text, offset) };
