@@ -4,8 +4,8 @@ import { parseTrustDomain } from "../../spiffe/spiffe-id.js";
 import { parseEndpointAddress } from "../../workloadapi/address.js";
 import { quote } from "./config-error.js";
 import type { ReadContext } from "./read-context.js";
-import { DEFAULT_AGENT_ADDRESS, type ConfigValues } from "./schema.js";
-import { Secret, type JwtSvidOutput, type SidecarConfig } from "./sidecar-config.js";
+import { configSchema, DEFAULT_AGENT_ADDRESS, type ConfigValues } from "./schema.js";
+import { Secret, type ExecHookConfig, type JwtSvidOutput, type SidecarConfig } from "./sidecar-config.js";
 
 /** A config before the cross-field rules have added their warnings. */
 export type SidecarConfigDraft = Omit<SidecarConfig, "warnings">;
@@ -71,12 +71,26 @@ function resolveAgentAddress(
 }
 
 /**
+ * A control character in a path cannot be meant, and a NUL cannot even reach the kernel: every
+ * write would fail and be retried forever, so the file is refused up front.
+ */
+function checkPathText(key: string, value: string, context: ReadContext): string {
+  const control = /[\x00-\x1f\x7f]/.exec(value);
+  if (control !== null) {
+    const code = `\\u${control[0].charCodeAt(0).toString(16).padStart(4, "0")}`;
+    context.failAtKey(key, `${quote(value)} contains the control character ${code}`, "remove it from the name");
+  }
+  return value;
+}
+
+/**
  * Resolves output names the way spiffe-helper's `path.Join(cert_dir, name)` does for relative
  * names. An absolute name is kept when `cert_dir` is unset (spiffe-helper does the same) and
  * refused when it is set, because spiffe-helper would quietly write it under `cert_dir`.
  */
 function outputPathResolver(certDir: string, certDirSet: boolean, context: ReadContext) {
   return (key: string, name: string): string => {
+    checkPathText(key, name, context);
     if (isAbsolute(name) && certDirSet) {
       context.failAtKey(
         key,
@@ -114,6 +128,22 @@ function readPassword(
     context.failAtKey("pkcs12_password_file", `${quote(passwordFile)} is empty`, "write the password into it");
   }
   return new Secret(password);
+}
+
+/**
+ * An `exec_hook` with settings but no `cmd` is a mistake (a misspelt `command:` is already an
+ * unknown key), never a hook quietly left out. An empty one is no hook: `validate` prints an
+ * unset hook that way, and its output must read back.
+ */
+function readExecHook(values: ConfigValues, context: ReadContext): ExecHookConfig | undefined {
+  const hook = values.exec_hook;
+  if (hook.cmd === undefined) {
+    if (hook.args.length > 0 || hook.timeout !== configSchema.exec_hook.defaultValue.timeout) {
+      context.failAtKey("exec_hook.cmd", "is missing, so the hook would never run", "add exec_hook.cmd, or remove exec_hook", "exec_hook");
+    }
+    return undefined;
+  }
+  return { cmd: checkPathText("exec_hook.cmd", hook.cmd, context), args: hook.args, timeoutMs: hook.timeout };
 }
 
 function buildJwtSvids(
@@ -154,22 +184,22 @@ export function buildConfig(
   context: ReadContext,
   warnings: string[],
 ): SidecarConfigDraft {
-  const certDir = resolve(options.cwd, values.cert_dir ?? "");
+  const certDir = resolve(options.cwd, checkPathText("cert_dir", values.cert_dir ?? "", context));
   const outputPath = outputPathResolver(certDir, values.cert_dir !== undefined, context);
   const output = (key: string, name: string | undefined) => (name === undefined ? undefined : outputPath(key, name));
-  const inCwd = (name: string | undefined) => (name === undefined ? undefined : resolve(options.cwd, name));
-  const passwordFile = inCwd(values.pkcs12_password_file);
+  const inCwd = (key: string, name: string | undefined) =>
+    name === undefined ? undefined : resolve(options.cwd, checkPathText(key, name, context));
+  const program = (key: string, name: string | undefined) =>
+    name === undefined ? undefined : checkPathText(key, name, context);
+  const passwordFile = inCwd("pkcs12_password_file", values.pkcs12_password_file);
   const health = values.health_checks;
-  const hook = values.exec_hook;
-  if (hook.cmd === undefined && hook.args.length > 0) {
-    context.failAtKey("exec_hook", "has args but no cmd", "add exec_hook.cmd, or remove exec_hook");
-  }
+  const hook = readExecHook(values, context);
   return {
     sourceFile: context.file,
     agentAddress: resolveAgentAddress(values.agent_address, env, context, warnings),
-    cmd: values.cmd,
+    cmd: program("cmd", values.cmd),
     cmdArgs: values.cmd_args,
-    pidFileName: inCwd(values.pid_file_name),
+    pidFileName: inCwd("pid_file_name", values.pid_file_name),
     renewSignal: values.renew_signal,
     certDir,
     svidFileName: output("svid_file_name", values.svid_file_name),
@@ -197,6 +227,7 @@ export function buildConfig(
     },
     fileOwner: values.file_owner,
     fileGroup: values.file_group,
+    createCertDir: values.create_cert_dir,
     combinedPemFileName: output("combined_pem_file_name", values.combined_pem_file_name),
     federatedBundleDir: output("federated_bundle_dir", values.federated_bundle_dir),
     jwtBundleFormat: values.jwt_bundle_format,
@@ -205,7 +236,7 @@ export function buildConfig(
     pkcs12Password: readPassword(values, passwordFile, context),
     pkcs12PasswordFile: passwordFile,
     writeLayout: values.write_layout,
-    execHook: hook.cmd === undefined ? undefined : { cmd: hook.cmd, args: hook.args, timeoutMs: hook.timeout },
+    execHook: hook,
     notifyAction: values.notify_action,
     restartGracePeriodMs: values.restart_grace_period,
     restartPolicy: values.restart_policy,

@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, readSync, type Stats } from "node:fs";
+import { SpiffeSidecarError } from "../../errors.js";
 
 /**
  * What reading a configuration needs from the machine: user and group names and secret files.
@@ -9,7 +10,7 @@ export interface ConfigHost {
   userId(name: string): number | undefined;
   /** The gid of a group name, or undefined when there is no such group. */
   groupId(name: string): number | undefined;
-  /** The text of a secret file; throws the fs error when it cannot be read. */
+  /** The text of a secret file (a regular file of at most 4 KiB); throws when it cannot be read. */
   readSecretFile(path: string): string;
 }
 
@@ -37,9 +38,50 @@ function lookupInFile(path: string, name: string): number | undefined {
   return lookupIdInDatabase(text, name);
 }
 
+/** A password is short; this bounds what a mistaken path such as /dev/zero can make us read. */
+export const MAX_SECRET_FILE_BYTES = 4096;
+
+/** A secret file that is not a small regular file. */
+export class SecretFileError extends SpiffeSidecarError {
+  readonly code = "ERR_SECRET_FILE";
+}
+
+function describeFileType(stats: Stats): string {
+  if (stats.isFIFO()) return "a FIFO";
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return "a device";
+  if (stats.isDirectory()) return "a directory";
+  return "a special file";
+}
+
+/**
+ * Reads a small regular file. It is opened without blocking (a FIFO with no writer would
+ * otherwise hold start-up forever) and checked with fstat on the open descriptor, so a device
+ * or FIFO is refused before a byte is read and a swap between check and read cannot fool it.
+ */
+export function readSmallRegularFile(path: string, maxBytes = MAX_SECRET_FILE_BYTES): string {
+  const fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new SecretFileError(`it is ${describeFileType(stats)}, not a regular file`);
+    const buffer = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    let bytesRead: number;
+    do {
+      bytesRead = readSync(fd, buffer, length, buffer.length - length, null);
+      length += bytesRead;
+    } while (bytesRead > 0 && length < buffer.length);
+    if (length > maxBytes) throw new SecretFileError(`it is larger than ${maxBytes} bytes`);
+    const text = buffer.toString("utf8", 0, length);
+    buffer.fill(0);
+    return text;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The real machine: /etc/passwd, /etc/group and the file system, read only when a config asks. */
 export const systemConfigHost: ConfigHost = {
   userId: (name) => lookupInFile("/etc/passwd", name),
   groupId: (name) => lookupInFile("/etc/group", name),
-  readSecretFile: (path) => readFileSync(path, "utf8"),
+  readSecretFile: (path) => readSmallRegularFile(path),
 };

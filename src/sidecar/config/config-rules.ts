@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { dirname, relative, sep } from "node:path";
 import type { SidecarConfigDraft } from "./build-config.js";
 import { quote } from "./config-error.js";
@@ -117,6 +118,23 @@ function checkDirectoryLayout(config: SidecarConfigDraft, context: ReadContext):
   }
 }
 
+/** RFC 1123 host name syntax; whether it resolves here is checked before `run` (environment-checks.ts). */
+const HOST_NAME = /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i;
+
+/**
+ * spiffe-helper's include_federated_domains puts every federated CA into the one bundle the
+ * app trusts, so each federated trust domain's CA can then vouch for identities of ours: an
+ * app that checks only the chain, not the trust domain of the peer's SPIFFE ID, is open to it.
+ */
+function checkFederation(config: SidecarConfigDraft, warnings: string[]): void {
+  if (!config.includeFederatedDomains) return;
+  warnings.push(
+    "include_federated_domains merges every federated trust domain's CAs into svid_bundle_file_name, " +
+      "so any of them can vouch for identities of this trust domain unless the app checks each peer's " +
+      "trust domain; prefer federated_bundle_dir, which writes one bundle per trust domain",
+  );
+}
+
 /** Rules on this project's extensions. */
 function checkExtensions(config: SidecarConfigDraft, context: ReadContext, warnings: string[]): void {
   if ((config.restartPolicy === "on-failure" || config.restartPolicy === "always") && config.cmd === undefined) {
@@ -143,7 +161,14 @@ function checkExtensions(config: SidecarConfigDraft, context: ReadContext, warni
   if (!hasPkcs12 && config.pkcs12Password !== undefined) {
     warnings.push("pkcs12_password is ignored because no PKCS#12 file is configured");
   }
-  const { livenessPath, readinessPath, metricsPath } = config.healthChecks;
+  const { bindAddress, livenessPath, readinessPath, metricsPath } = config.healthChecks;
+  if (bindAddress !== undefined && isIP(bindAddress) === 0 && !HOST_NAME.test(bindAddress)) {
+    context.failAtKey(
+      "health_checks.bind_address",
+      `${quote(bindAddress)} is neither an IP address nor a host name`,
+      "write e.g. bind_address: 127.0.0.1, or remove it to listen on every interface",
+    );
+  }
   const endpointPaths = [livenessPath, readinessPath, metricsPath];
   if (new Set(endpointPaths).size < endpointPaths.length) {
     context.failAtKey(
@@ -165,5 +190,6 @@ export function checkConfigRules(config: SidecarConfigDraft, context: ReadContex
   checkOutputPaths(config, context);
   checkDirectoryLayout(config, context);
   checkExtensions(config, context, warnings);
+  checkFederation(config, warnings);
   return warnings;
 }

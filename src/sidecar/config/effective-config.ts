@@ -47,6 +47,7 @@ function toConfigValues(config: SidecarConfig): ConfigValues {
     },
     file_owner: config.fileOwner,
     file_group: config.fileGroup,
+    create_cert_dir: config.createCertDir,
     combined_pem_file_name: inCertDir(config.combinedPemFileName),
     federated_bundle_dir: inCertDir(config.federatedBundleDir),
     jwt_bundle_format: config.jwtBundleFormat,

@@ -44,7 +44,7 @@ describe("parseConfig: spiffe-helper keys and defaults", () => {
     assert.equal(config.jwtBundleFileName, undefined);
     assert.deepEqual(config.healthChecks, {
       listenerEnabled: false,
-      bindAddress: "127.0.0.1",
+      bindAddress: undefined,
       bindPort: 8081,
       livenessPath: "/live",
       readinessPath: "/ready",
@@ -128,7 +128,7 @@ health_checks:
     );
     assert.deepEqual(config.healthChecks, {
       listenerEnabled: true,
-      bindAddress: "127.0.0.1",
+      bindAddress: undefined,
       bindPort: 8082,
       livenessPath: "/healthz",
       readinessPath: "/readyz",

@@ -1,4 +1,3 @@
-import { isIP } from "node:net";
 import {
   boolean,
   commandArgs,
@@ -25,11 +24,6 @@ function checkUrlPath(value: string): string | undefined {
   return /^\/[\x21-\x7e]*$/.test(value) ? undefined : "is not an absolute URL path without spaces";
 }
 
-function checkHost(value: string): string | undefined {
-  if (isIP(value) !== 0) return undefined;
-  return /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(value) ? undefined : "is neither an IP address nor a host name";
-}
-
 const jwtSvidSchema = {
   jwt_audience: text("Audience the JWT-SVID is requested for (required)."),
   jwt_extra_audiences: stringList("More audiences requested in the same token."),
@@ -38,7 +32,7 @@ const jwtSvidSchema = {
 
 const healthChecksSchema = {
   listener_enabled: boolean("Serve the liveness, readiness and metrics endpoints.", false),
-  bind_address: textWithDefault("Address the health listener binds to (extension).", "127.0.0.1", checkHost),
+  bind_address: text("Address the health listener binds to; unset binds every interface, IPv4 and IPv6, as spiffe-helper does (extension)."),
   bind_port: port("Port of the health listener; 0 lets the OS choose (an extension).", 8081),
   liveness_path: textWithDefault("Path answering whether the sidecar is alive.", "/live", checkUrlPath),
   readiness_path: textWithDefault(
@@ -88,6 +82,7 @@ export const configSchema = {
 
   file_owner: owner("Owner of every output file: a user name or uid.", "user"),
   file_group: owner("Group of every output file: a group name or gid.", "group"),
+  create_cert_dir: boolean("Create a missing cert_dir, and its parents, with mode 0755; spiffe-helper does not.", false),
   combined_pem_file_name: text("One file holding the private key, then the certificate chain."),
   federated_bundle_dir: text("Directory of one <trust-domain>.pem bundle per federated trust domain."),
   jwt_bundle_format: oneOf("Format of jwt_bundle_file_name.", JWT_BUNDLE_FORMATS, "spiffe-helper"),

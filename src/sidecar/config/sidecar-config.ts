@@ -57,7 +57,8 @@ export interface JwtSvidOutput {
 
 export interface HealthChecksConfig {
   readonly listenerEnabled: boolean;
-  readonly bindAddress: string;
+  /** undefined: every interface, IPv4 and IPv6, as spiffe-helper's `:8081` does. */
+  readonly bindAddress: string | undefined;
   /** 0 lets the OS pick a free port (an extension: spiffe-helper reads 0 as 8081). */
   readonly bindPort: number;
   readonly livenessPath: string;
@@ -109,6 +110,8 @@ export interface SidecarConfig {
   readonly fileOwner: number | undefined;
   /** gid every output file is given; undefined leaves the sidecar's own. */
   readonly fileGroup: number | undefined;
+  /** Create a missing `certDir` (0755, with parents) before the first write; spiffe-helper never does. */
+  readonly createCertDir: boolean;
   /** Private key, then leaf and intermediates, in one file written with `keyFileMode`. */
   readonly combinedPemFileName: string | undefined;
   /** Directory of `<trust-domain>.pem` files, one per federated trust domain, written with `certFileMode`. */

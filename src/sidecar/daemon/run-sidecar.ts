@@ -1,3 +1,4 @@
+import { mkdir } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { describeError } from "../../errors.js";
 import type { BackoffOptions } from "../../workloadapi/backoff.js";
@@ -129,6 +130,8 @@ class SidecarRun {
       });
       this.#logger.info({ url: this.#healthServer.url }, "health listener started");
     }
+    // Opt-in: spiffe-helper never creates cert_dir, and creating it could hide a mistyped path.
+    if (this.#config.createCertDir) await mkdir(this.#config.certDir, { recursive: true, mode: 0o755 });
     await this.#pipeline.start();
     this.#logger.info(
       { agentAddress: this.#config.agentAddress, mode: this.#config.daemonMode ? "daemon" : "one-shot" },

@@ -26,10 +26,22 @@ describe("health server", () => {
     await server.close();
   });
 
-  it("binds to 127.0.0.1 by default", () => {
-    assert.equal(server.address, "127.0.0.1");
+  it("binds every interface by default, as spiffe-helper's :8081 does", async () => {
+    assert.ok(server.address === "::" || server.address === "0.0.0.0", server.address);
     assert.ok(server.port > 0);
-    assert.equal(server.url, `http://127.0.0.1:${server.port}`);
+    // The kubelet probes the pod IP: any local address must answer, not only loopback.
+    const answered = await fetch(`http://127.0.0.1:${server.port}/live`);
+    assert.equal(answered.status, 200);
+  });
+
+  it("binds only bind_address when one is given", async () => {
+    const narrow = await startHealthServer({ state, port: 0, bindAddress: "127.0.0.1" });
+    try {
+      assert.equal(narrow.address, "127.0.0.1");
+      assert.equal(narrow.url, `http://127.0.0.1:${narrow.port}`);
+    } finally {
+      await narrow.close();
+    }
   });
 
   it("answers 503 with spiffe-helper's body before anything is written", async () => {
@@ -162,7 +174,7 @@ describe("health server lifecycle", () => {
           error instanceof HealthServerError &&
           error.code === "ERR_HEALTH_SERVER" &&
           error.message ===
-            `cannot listen on 127.0.0.1:${first.port} for health checks: the address is in use; ` +
+            `cannot listen on port ${first.port} of every interface for health checks: the address is in use; ` +
               "change health_checks.bind_port or bind_address",
       );
     } finally {

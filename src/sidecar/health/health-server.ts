@@ -10,11 +10,11 @@ import { renderSidecarMetrics } from "./sidecar-metrics.js";
 export interface HealthServerOptions {
   readonly state: HealthState;
   /**
-   * Loopback by default: probes come from the kubelet or systemd on the same host, and the
-   * status body names file paths.
-   * @default "127.0.0.1"
+   * Every interface by default, IPv4 and IPv6, as spiffe-helper's `:8081`: the kubelet probes
+   * the pod IP, so a loopback listener would fail every probe.
+   * @default undefined (every interface)
    */
-  readonly bindAddress?: string;
+  readonly bindAddress?: string | undefined;
   /**
    * spiffe-helper's `bind_port`; 0 takes a free port (tests), reported in `port`.
    * @default 8081
@@ -99,10 +99,11 @@ function handler(options: Required<Omit<HealthServerOptions, "bindAddress" | "po
   };
 }
 
-function listen(server: Server, port: number, address: string): Promise<void> {
+function listen(server: Server, port: number, address: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, address, () => {
+    // No host: Node takes "::" with IPv4 mapped in, or 0.0.0.0 where IPv6 is off, as Go's ":port" does.
+    server.listen({ port, ...(address === undefined ? {} : { host: address }) }, () => {
       server.off("error", reject);
       resolve();
     });
@@ -111,7 +112,7 @@ function listen(server: Server, port: number, address: string): Promise<void> {
 
 /** Serves the liveness and readiness probes and `/metrics` (issue 4, "Health and metrics"). */
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
-  const bindAddress = options.bindAddress ?? "127.0.0.1";
+  const bindAddress = options.bindAddress;
   const port = options.port ?? 8081;
   const server = createServer(
     handler({
@@ -130,7 +131,8 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
   } catch (error: unknown) {
     const why = systemErrorCode(error) === "EADDRINUSE" ? "the address is in use" : describeError(error);
     const fix = "change health_checks.bind_port or bind_address";
-    throw new HealthServerError(`cannot listen on ${bindAddress}:${port} for health checks: ${why}; ${fix}`, {
+    const where = bindAddress === undefined ? `port ${port} of every interface` : `${bindAddress}:${port}`;
+    throw new HealthServerError(`cannot listen on ${where} for health checks: ${why}; ${fix}`, {
       cause: error,
     });
   }
