@@ -35,7 +35,8 @@ function parseInstant(text: string | undefined): Date {
 function parseInspectArgs(argv: readonly string[]) {
   try {
     return parseArgs({
-      args: [...argv],
+      // Go's one-dash `-help`, as every other command takes it.
+      args: argv.map((arg) => (arg === "-help" ? "--help" : arg)),
       strict: true,
       allowPositionals: false,
       options: {

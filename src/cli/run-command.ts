@@ -1,61 +1,63 @@
-import { parseArgs } from "node:util";
-import { effectiveConfigYaml, loadConfigFile } from "../sidecar/config/index.js";
+import { ConfigError, effectiveConfigYaml, loadConfigFile, type SidecarConfig } from "../sidecar/config/index.js";
+import { checkConfigEnvironment } from "../sidecar/config/environment-checks.js";
 import { runSidecar } from "../sidecar/daemon/run-sidecar.js";
 import { createLogger } from "../sidecar/logger.js";
 import { ExitCode } from "./exit-codes.js";
-import { UsageError } from "./usage-error.js";
 
 export type ConfigCommand = "run" | "once" | "validate";
 
-const USAGE =
-  "usage: spiffe-sidecar run -c FILE [--daemon-mode=false]\n" +
-  "       spiffe-sidecar once -c FILE\n" +
-  "       spiffe-sidecar validate -c FILE\n" +
-  "       spiffe-sidecar -config FILE [-daemon-mode=false]   (spiffe-helper's flags)";
-
-/** spiffe-helper's Go flags use one dash (`-config`, `-daemon-mode=false`); accept them as given. */
-function normalizeGoFlags(argv: readonly string[]): string[] {
-  return argv.map((arg) => (/^-(config|daemon-mode)(=|$)/.test(arg) ? `-${arg}` : arg));
+export interface ConfigCommandOptions {
+  /** `-config FILE`; spiffe-helper's default is `helper.conf` in the working directory. */
+  readonly configPath?: string;
+  /** `-daemon-mode`; wins over the file's `daemon_mode`, as in spiffe-helper. */
+  readonly daemonMode?: boolean;
 }
 
-function parseDaemonMode(value: string | undefined): boolean | undefined {
-  if (value === undefined) return undefined;
-  if (value === "true" || value === "") return true;
-  if (value === "false") return false;
-  throw new UsageError(`--daemon-mode must be true or false, not "${value}"\n${USAGE}`);
+/** spiffe-helper's `-config` default. */
+export const DEFAULT_CONFIG_PATH = "helper.conf";
+
+function isMissingFile(error: ConfigError): boolean {
+  const cause = error.cause;
+  return cause instanceof Error && "code" in cause && cause.code === "ENOENT";
 }
 
-function parseCommandArgs(argv: readonly string[]): { configPath: string; daemonMode: boolean | undefined } {
-  let values;
+/**
+ * Loads the file; a missing default file says that no -config was given, since a user who
+ * typed no path has no reason to expect ./helper.conf to be read.
+ */
+async function loadConfig(command: ConfigCommand, options: ConfigCommandOptions): Promise<SidecarConfig> {
+  const daemonMode = command === "once" ? false : options.daemonMode;
   try {
-    values = parseArgs({
-      args: normalizeGoFlags(argv),
-      strict: true,
-      allowPositionals: false,
-      options: {
-        config: { type: "string", short: "c" },
-        "daemon-mode": { type: "string" },
-      },
-    }).values;
+    return await loadConfigFile(options.configPath ?? DEFAULT_CONFIG_PATH, process.env, {
+      ...(daemonMode === undefined ? {} : { daemonMode }),
+    });
   } catch (error: unknown) {
-    throw new UsageError(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    if (options.configPath !== undefined || !(error instanceof ConfigError) || !isMissingFile(error)) throw error;
+    throw new ConfigError(
+      {
+        file: DEFAULT_CONFIG_PATH,
+        key: "",
+        problem: `cannot read the configuration file: no such file (no -config was given, so ${DEFAULT_CONFIG_PATH} in ${process.cwd()} was tried, as spiffe-helper does)`,
+        fix: 'pass the file with -config FILE; "spiffe-sidecar -help" shows the usage',
+      },
+      { cause: error },
+    );
   }
-  if (values.config === undefined) throw new UsageError(`the configuration file is required: -c FILE\n${USAGE}`);
-  return { configPath: values.config, daemonMode: parseDaemonMode(values["daemon-mode"]) };
 }
 
-/** `run`, `once` and `validate`: load the config (exit 2 on any problem), then act on it. */
-export async function runConfigCommand(command: ConfigCommand, argv: readonly string[]): Promise<number> {
-  const { configPath, daemonMode } = parseCommandArgs(argv);
-  const config = await loadConfigFile(configPath, process.env, {
-    ...(command === "once" ? { daemonMode: false } : daemonMode === undefined ? {} : { daemonMode }),
-  });
+/**
+ * `run`, `once` and `validate`: load the config and check it against the machine as `run`
+ * would (exit 2 naming the key on any problem), then act on it.
+ */
+export async function runConfigCommand(command: ConfigCommand, options: ConfigCommandOptions): Promise<number> {
+  const config = await loadConfig(command, options);
+  const warnings = [...config.warnings, ...(await checkConfigEnvironment(config))];
   if (command === "validate") {
     process.stdout.write(effectiveConfigYaml(config));
-    for (const warning of config.warnings) process.stderr.write(`warning: ${warning}\n`);
+    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
     return ExitCode.ok;
   }
   const logger = await createLogger(config.logLevel);
-  for (const warning of config.warnings) logger.warn(warning);
+  for (const warning of warnings) logger.warn(warning);
   return runSidecar({ config, logger });
 }

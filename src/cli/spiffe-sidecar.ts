@@ -2,33 +2,10 @@
 import { readFileSync } from "node:fs";
 import { describeError } from "../errors.js";
 import { ExitCode } from "./exit-codes.js";
+import { HELPER_FLAGS, parseGoFlags, withoutFlags, type FlagSpecs, type FlagValues } from "./go-flags.js";
+import type { ConfigCommand, ConfigCommandOptions } from "./run-command.js";
+import { DEMO_USAGE, MAIN_HELP, ONCE_USAGE, RUN_USAGE, VALIDATE_USAGE } from "./usage-text.js";
 import { UsageError } from "./usage-error.js";
-
-const HELP = `spiffe-sidecar: SPIFFE workload identity for unmodified applications
-
-Usage:
-  spiffe-sidecar run -c config.yaml [--daemon-mode=false]
-  spiffe-sidecar once -c config.yaml
-  spiffe-sidecar validate -c config.yaml
-  spiffe-sidecar inspect --cert FILE [--key FILE] [--bundle FILE] [--at ISO-TIME] [--json]
-  spiffe-sidecar inspect --jwt FILE --jwt-bundle FILE --audience AUD [--at ISO-TIME] [--json]
-  spiffe-sidecar --help | --version
-
-Commands:
-  run       keep the identity files fresh and tell the application (daemon_mode: false = once)
-  once      write every output once, then exit 0 (init containers, CI)
-  validate  print the effective configuration with every default, or the error
-  demo      run the sidecar against an embedded fake agent, writing into ./demo/
-  inspect   check SVID files on disk against the SPIFFE rules and print what they hold
-
-Exit codes:
-  0  success; inspect: valid
-  1  runtime failure (agent refused us, one-shot timeout, cmd cannot start);
-     inspect: the identity is invalid (the message names the rule that failed)
-  2  usage, configuration or I/O error
-  N  run with cmd: the child's own exit status (128+n when a signal ended it)
-  (spiffe-helper's "-config FILE" and "-daemon-mode=false" are accepted too)
-`;
 
 function readVersion(): string {
   const packageJson: unknown = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
@@ -38,41 +15,72 @@ function readVersion(): string {
   return "unknown";
 }
 
+const HELP_FLAGS = ["-h", "-help", "--help"];
+
+const COMMAND_FLAGS: Readonly<Record<ConfigCommand, { flags: FlagSpecs; usage: string }>> = {
+  run: { flags: withoutFlags(HELPER_FLAGS, "version"), usage: RUN_USAGE },
+  once: { flags: withoutFlags(HELPER_FLAGS, "version", "daemon-mode"), usage: ONCE_USAGE },
+  validate: { flags: withoutFlags(HELPER_FLAGS, "version"), usage: VALIDATE_USAGE },
+};
+
+/** Go's flag package prints the error, then the usage; so do we (on stderr, exit 2). */
+function readFlags(argv: readonly string[], flags: FlagSpecs, usage: string): FlagValues {
+  try {
+    return parseGoFlags(argv, flags);
+  } catch (error: unknown) {
+    if (error instanceof UsageError) throw new UsageError(`${error.message}\n${usage.trimEnd()}`, { cause: error });
+    throw error;
+  }
+}
+
+function commandOptions(values: FlagValues): ConfigCommandOptions {
+  const config = values.get("config");
+  const daemonMode = values.get("daemon-mode");
+  return {
+    ...(typeof config === "string" ? { configPath: config } : {}),
+    ...(typeof daemonMode === "boolean" ? { daemonMode } : {}),
+  };
+}
+
 // Each command loads only its own modules: the demo brings the fake agent and inspect its
 // reports, which would otherwise add to every sidecar's start-up time and memory.
 const runInspect = async (argv: readonly string[]): Promise<number> => (await import("./inspect.js")).runInspect(argv);
 const runDemo = async (argv: readonly string[]): Promise<number> => (await import("./demo.js")).runDemo(argv);
-const runConfigCommand = async (...args: Parameters<typeof import("./run-command.js").runConfigCommand>): Promise<number> =>
-  (await import("./run-command.js")).runConfigCommand(...args);
+const runConfigCommand = async (command: ConfigCommand, options: ConfigCommandOptions): Promise<number> =>
+  (await import("./run-command.js")).runConfigCommand(command, options);
+
+function print(text: string): number {
+  process.stdout.write(text);
+  return ExitCode.ok;
+}
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
-    case undefined:
-    case "--help":
-    case "-h":
     case "help":
-      process.stdout.write(HELP);
-      return command === undefined ? ExitCode.usage : ExitCode.ok;
-    case "--version":
-    case "-v":
-      process.stdout.write(`${readVersion()}\n`);
-      return ExitCode.ok;
+      return print(MAIN_HELP);
     case "inspect":
       return runInspect(rest);
     case "demo":
-      return runDemo(rest);
+      return rest.some((arg) => HELP_FLAGS.includes(arg)) ? print(DEMO_USAGE) : runDemo(rest);
     case "run":
     case "once":
-    case "validate":
-      return runConfigCommand(command, rest);
-    case "-config":
-    case "--config":
-    case "-c":
-      return runConfigCommand("run", argv);
-    default:
-      if (/^--?config=/.test(command)) return runConfigCommand("run", argv);
-      throw new UsageError(`unknown command "${command}"; run "spiffe-sidecar --help" for the list`);
+    case "validate": {
+      const { flags, usage } = COMMAND_FLAGS[command];
+      const values = readFlags(rest, flags, usage);
+      return values.get("help") === true ? print(usage) : runConfigCommand(command, commandOptions(values));
+    }
+    default: {
+      if (command !== undefined && !command.startsWith("-")) {
+        throw new UsageError(`unknown command "${command}"; run "spiffe-sidecar --help" for the list`);
+      }
+      // No command: spiffe-helper's command line, where no arguments at all reads ./helper.conf.
+      const values = readFlags(argv, HELPER_FLAGS, 'run "spiffe-sidecar -help" for the usage');
+      if (values.get("help") === true) return print(MAIN_HELP);
+      // As in spiffe-helper, -version wins over every other flag.
+      if (values.get("version") === true) return print(`${readVersion()}\n`);
+      return runConfigCommand("run", commandOptions(values));
+    }
   }
 }
 

@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { runSidecarIn } from "../cli/cli-support.js";
 import { runCli, sidecarBin, type CliResult } from "../support/run-cli.js";
 
 const X509 = "svid_file_name: svid.pem\nsvid_key_file_name: svid_key.pem\nsvid_bundle_file_name: svid_bundle.pem\n";
@@ -21,7 +22,6 @@ const badConfigs: readonly BadConfig[] = [
   { name: "misspelt key", command: "validate", yaml: `${X509}svid_file_nam: x\n`, key: "svid_file_nam", says: /unknown key "svid_file_nam"; did you mean "svid_file_name"\?$/ },
   { name: "misspelt nested key", command: "run", yaml: `${X509}health_checks:\n  bind_prt: 8081\n`, key: "health_checks.bind_prt", says: /did you mean "bind_port"\?/ },
   { name: "misspelt key in a jwt_svids entry", command: "once", yaml: "jwt_svids:\n  - jwt_audience: a\n    jwt_file_name: a.token\n", key: "jwt_svids[0].jwt_file_name", says: /did you mean "jwt_svid_file_name"\?/ },
-  { name: "mode as an unquoted number", command: "run", yaml: `${X509}key_file_mode: 0644\n`, key: "key_file_mode", says: /YAML 1\.2 reads as decimal 644; write the mode as a quoted octal string, e.g\. key_file_mode: "0644"/ },
   { name: "mode that is not octal", command: "validate", yaml: `${X509}cert_file_mode: "0999"\n`, key: "cert_file_mode", says: /"0999" is not an octal file mode/ },
   { name: "unknown signal", command: "run", yaml: `${X509}renew_signal: SIGHUPP\n`, key: "renew_signal", says: /"SIGHUPP" is not a signal/ },
   { name: "port out of range", command: "run", yaml: `${X509}health_checks: { listener_enabled: true, bind_port: 70000 }\n`, key: "health_checks.bind_port", says: /70000 is not a TCP port/ },
@@ -37,7 +37,8 @@ const badConfigs: readonly BadConfig[] = [
   { name: "unusable agent_address", command: "run", yaml: `agent_address: http://agent:8080\n${X509}`, key: "agent_address", says: /"http:\/\/agent:8080" is not usable/ },
   { name: "unusable SPIFFE_ENDPOINT_SOCKET", command: "run", yaml: X509, key: "agent_address", says: /"http:\/\/x:1" \(from SPIFFE_ENDPOINT_SOCKET\) is not usable/, env: { SPIFFE_ENDPOINT_SOCKET: "http://x:1" } },
   { name: "unknown file_owner", command: "run", yaml: `${X509}file_owner: nobody-here\n`, key: "file_owner", says: /no user named "nobody-here" in \/etc\/passwd/ },
-  { name: "exec_hook without cmd", command: "run", yaml: `${X509}exec_hook: { args: [-v] }\n`, key: "exec_hook", says: /has args but no cmd/ },
+  { name: "exec_hook without cmd", command: "validate", yaml: `${X509}exec_hook: { args: [-v] }\n`, key: "exec_hook.cmd", says: /is missing, so the hook would never run/ },
+  { name: "NUL in a file name", command: "validate", yaml: `${X509}jwt_bundle_file_name: "jwt\\0.json"\n`, key: "jwt_bundle_file_name", says: /contains the control character \\u0000; remove it from the name/ },
   { name: "unclosed quote in cmd_args", command: "run", yaml: `${X509}cmd: app\ncmd_args: "-g 'daemon off;"\n`, key: "cmd_args", says: /unclosed ' quote/ },
   { name: "duplicate key", command: "validate", yaml: `${X509}hint: a\nhint: b\n`, key: "hint", says: /is written twice in the same map; keep one of them/ },
   { name: "keystore without a password", command: "once", yaml: `${X509}pkcs12_keystore_file_name: k.p12\n`, key: "pkcs12_keystore_file_name", says: /without a password/ },
@@ -56,8 +57,9 @@ describe("bad configurations through the real CLI", () => {
       for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
         const path = join(dir, `bad-${next.index}.yaml`);
         await writeFile(path, next.bad.yaml);
-        const env = { PATH: process.env["PATH"], ...next.bad.env };
-        results.set(next.bad.name, { path, result: await runCli(sidecarBin, [next.bad.command, "-c", path], env) });
+        // A config that is accepted after all would run forever; the kill turns that into a failure.
+        const result = await runSidecarIn([next.bad.command, "-c", path], { cwd: process.cwd(), env: next.bad.env ?? {}, timeoutMs: 20_000 });
+        results.set(next.bad.name, { path, result });
       }
     };
     await Promise.all([worker(), worker(), worker(), worker()]);
@@ -87,15 +89,15 @@ describe("bad configurations through the real CLI", () => {
   }
 
   it("answers usage errors with exit 2 and the usage", async () => {
-    const missing = await runCli(sidecarBin, ["run"]);
-    assert.equal(missing.code, 2);
-    assert.match(missing.stderr, /^spiffe-sidecar: the configuration file is required: -c FILE\nusage: /);
+    const unknownFlag = await runCli(sidecarBin, ["run", "--frob"]);
+    assert.equal(unknownFlag.code, 2);
+    assert.match(unknownFlag.stderr, /^spiffe-sidecar: flag provided but not defined: -frob\nusage: spiffe-sidecar run/);
     const unreadable = await runCli(sidecarBin, ["validate", "-c", join(dir, "absent.yaml")]);
     assert.equal(unreadable.code, 2);
     assert.match(unreadable.stderr, /^spiffe-sidecar: \S+absent\.yaml: cannot read the configuration file: no such file; pass its path with -c FILE\n$/);
     const badFlag = await runCli(sidecarBin, ["run", "-c", join(dir, "bad-0.yaml"), "--daemon-mode=maybe"]);
     assert.equal(badFlag.code, 2);
-    assert.match(badFlag.stderr, /--daemon-mode must be true or false, not "maybe"/);
+    assert.match(badFlag.stderr, /invalid boolean value "maybe" for -daemon-mode: use true or false/);
   });
 
   it("accepts a good configuration with validate, printing every default", async () => {
@@ -105,6 +107,8 @@ describe("bad configurations through the real CLI", () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^key_file_mode: "0600"$/m);
     assert.match(result.stdout, /^daemon_mode: true$/m);
-    assert.match(result.stdout, /^restart_policy: never$/m);
+    assert.match(result.stdout, /^create_cert_dir: false$/m);
+    assert.match(result.stdout, /^ {2}bind_address: null$/m, "unset: every interface, as spiffe-helper");
+    assert.match(result.stderr, /^warning: the agent socket \/run\/agent\.sock does not exist yet/m);
   });
 });
