@@ -330,9 +330,9 @@ export class FakeAgentCore {
 
   /** The `non-ca-in-bundle` fault: the own bundle also carries the first SVID's leaf, which is no CA. */
   #withFaults(bundles: PublishedBundles): readonly Uint8Array[] {
+    if (!this.faults.nonCaInBundle() || bundles.trustDomain.name !== this.trustDomain.name) return bundles.x509Authorities;
     const [leaf] = splitDerSequence(this.#svids[0]?.chainDer ?? new Uint8Array());
-    if (!this.faults.nonCaInBundle() || bundles.trustDomain.name !== this.trustDomain.name || leaf === undefined) return bundles.x509Authorities;
-    return [...bundles.x509Authorities, leaf];
+    return leaf === undefined ? bundles.x509Authorities : [...bundles.x509Authorities, leaf];
   }
 
   /** Re-reads the bundle files, so every push carries what they hold now, and pushes. */
