@@ -16,15 +16,16 @@ import { Socket } from "node:net";
  * it has a window between fork and prctl; and wrapping cmd in setpriv would turn a missing
  * command into setpriv's exit status instead of our spawn error. The pipe has none of these.
  * The watchdog runs in its own session and ignores the usual signals, so Ctrl-C or a signal
- * to the sidecar's group does not end it before it is needed.
+ * to the sidecar's group does not end it before it is needed. `kill -s SIG -- -PGID` is the
+ * form dash (Debian's /bin/sh) and busybox both accept for a process group.
  */
 const WATCHDOG_SCRIPT = [
   "trap '' HUP INT QUIT TERM USR1 USR2 PIPE",
   "while read -r _; do :; done",
-  'kill -TERM -- "-$1" 2>/dev/null || exit 0',
+  'kill -s TERM -- "-$1" 2>/dev/null || exit 0',
   "n=0",
-  'while kill -0 -- "-$1" 2>/dev/null; do',
-  '  if [ "$n" -ge "$2" ]; then kill -KILL -- "-$1" 2>/dev/null; exit 0; fi',
+  'while kill -s 0 -- "-$1" 2>/dev/null; do',
+  '  if [ "$n" -ge "$2" ]; then kill -s KILL -- "-$1" 2>/dev/null; exit 0; fi',
   "  sleep 0.1; n=$((n + 1))",
   "done",
 ].join("\n");

@@ -1,0 +1,85 @@
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { describe, it } from "node:test";
+import type { TestContext } from "node:test";
+import { fixtures, readLines, waitFor } from "../fixtures/fixture-helpers.js";
+import { baseConfig, runSidecar, scratch, startAgent, writeConfig, X509_FILES, type SidecarProcess } from "../sidecar/support.js";
+
+/**
+ * Alive means running: a zombie has ended and only waits for whoever adopted it (init, or tini
+ * in the image) to reap it, which is not the sidecar's to do once it is gone.
+ */
+async function running(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+  if (stat === undefined) return false;
+  const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  return state !== "Z" && state !== "X";
+}
+
+async function gone(what: string, pids: readonly number[]): Promise<void> {
+  await waitFor(what, async () => ((await Promise.all(pids.map(running))).some(Boolean) ? undefined : true));
+}
+
+/** A sidecar whose child (forker.mjs) has a grandchild (`sleep 1000`); their PIDs once both run. */
+async function sidecarWithFamily(
+  t: TestContext,
+  extraArgs: readonly string[] = [],
+  extra: Record<string, unknown> = {},
+): Promise<{ sidecar: SidecarProcess; childPid: number; grandchildPid: number; log: string }> {
+  const where = await scratch(t);
+  const log = where.file("family.log");
+  const agent = await startAgent(t, where, { x509TtlSeconds: 3_600 });
+  const config = await writeConfig(where, {
+    ...baseConfig(agent, where),
+    ...X509_FILES,
+    cmd: process.execPath,
+    cmd_args: [fixtures.forker, "--log", log, ...extraArgs],
+    restart_grace_period: "2s",
+    ...extra,
+  });
+  const sidecar = runSidecar(t, config);
+  const [started] = await sidecar.waitForLog("the child's start", (line) => line.msg === "child started");
+  const childPid = Number(started?.["pid"]);
+  const grandchildPid = await waitFor("the grandchild", async () => {
+    const line = (await readLines(log)).find((entry) => entry.startsWith("grandchild "));
+    return line === undefined ? undefined : Number(line.slice("grandchild ".length));
+  });
+  t.after(() => {
+    for (const pid of [childPid, grandchildPid]) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone, as it should be.
+      }
+    }
+  });
+  return { sidecar, childPid, grandchildPid, log };
+}
+
+describe("orphans: the app and what it starts never outlive the sidecar", () => {
+  it("kill -9 of the sidecar: the watchdog ends the child and its grandchild", async (t) => {
+    const { sidecar, childPid, grandchildPid } = await sidecarWithFamily(t);
+    assert.equal(await running(childPid), true);
+    assert.equal(await running(grandchildPid), true);
+    sidecar.process.kill("SIGKILL");
+    await sidecar.exited;
+    await gone("the child and the grandchild after kill -9 of the sidecar", [childPid, grandchildPid]);
+  });
+
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    it(`${signal}: the child and its grandchild are gone when the sidecar has exited`, async (t) => {
+      const { sidecar, childPid, grandchildPid } = await sidecarWithFamily(t);
+      assert.deepEqual(await sidecar.stop(signal), { code: 0, signal: null });
+      // The sidecar waits for the whole group before it exits: nothing to wait for here.
+      assert.equal(await running(childPid), false);
+      assert.equal(await running(grandchildPid), false);
+    });
+  }
+
+  it("the child's own exit: what it left in its process group gets SIGTERM, the sidecar keeps running", async (t) => {
+    const { sidecar, grandchildPid } = await sidecarWithFamily(t, ["--exit-after-fork"]);
+    await sidecar.waitForLog("the leftovers' SIGTERM", (line) => line.msg === "the child left processes in its process group; sent them SIGTERM");
+    await gone("the grandchild after the child's exit", [grandchildPid]);
+    assert.equal(sidecar.hasExited, false, "under on-renewal the child's exit does not end the sidecar");
+  });
+});
