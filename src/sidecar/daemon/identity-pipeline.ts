@@ -284,6 +284,7 @@ export class IdentityPipeline {
     this.#jwtBundlesArrived();
     this.#link.delivered("FetchJWTBundles");
     for (const waiter of this.#jwtBundleWaiters) waiter();
+    for (const refresher of this.#refreshers) void refresher.onJwtBundles(bundles);
     if (this.#config.jwtBundleFileName !== undefined) this.#applyWithRetry("JWT bundles");
   }
 

@@ -61,6 +61,10 @@ export class JwtSvidRefresher {
   #timer: NodeJS.Timeout | undefined;
   /** True while the timer is a retry after a failure, not the next planned refresh. */
   #retrying = false;
+  /** A fetch is under way: nothing else starts one. */
+  #fetching = false;
+  /** The token last handed on, to judge against new JWT bundles. */
+  #current: JwtSvid | undefined;
 
   constructor(options: JwtSvidRefresherOptions) {
     this.#options = options;
@@ -84,6 +88,24 @@ export class JwtSvidRefresher {
     void this.#refresh();
   }
 
+  /**
+   * New JWT bundles arrived. A held token whose key (or trust domain) they no longer carry is
+   * one no peer can verify any more, as after an agent restart with new keys: fetch its
+   * replacement now rather than at its planned refresh.
+   */
+  async onJwtBundles(bundles: JwtBundleSource): Promise<void> {
+    const held = this.#current;
+    if (held === undefined || this.#fetching || this.#abort.signal.aborted) return;
+    try {
+      await validateJwtSvid(held.token, bundles, { audience: this.#options.output.audience, now: held.issuedAt ?? new Date(0) });
+    } catch (error: unknown) {
+      if (!isUnknownKey(error) || this.#fetching || this.#current !== held) return;
+      clearTimeout(this.#timer);
+      this.#retrying = false;
+      void this.#refresh();
+    }
+  }
+
   #schedule(delayMs: number, retrying: boolean): void {
     if (this.#abort.signal.aborted) return;
     this.#retrying = retrying;
@@ -99,13 +121,22 @@ export class JwtSvidRefresher {
     try {
       return await validateJwtSvid(token, bundles, { audience, now: now() });
     } catch (error: unknown) {
-      if (!(error instanceof JwtSvidError && (error.rule === "unknown-kid" || error.rule === "no-bundle"))) throw error;
+      if (!isUnknownKey(error)) throw error;
       const refetched = await this.#options.refetchJwtBundles();
       return validateJwtSvid(token, refetched, { audience, now: now() });
     }
   }
 
   async #refresh(): Promise<void> {
+    this.#fetching = true;
+    try {
+      await this.#fetchAndHandOn();
+    } finally {
+      this.#fetching = false;
+    }
+  }
+
+  async #fetchAndHandOn(): Promise<void> {
     const { output, hint } = this.#options;
     const now = this.#options.now ?? (() => new Date());
     try {
@@ -115,6 +146,7 @@ export class JwtSvidRefresher {
       const validated = await this.#validate(fetched.token, output.audience, now);
       if (this.#abort.signal.aborted) return;
       await this.#options.onJwtSvid(output, validated);
+      this.#current = validated;
       this.#backoff.reset();
       this.#schedule(nextJwtRefreshDelayMs(validated.expiry, now()), false);
     } catch (error: unknown) {
@@ -126,4 +158,9 @@ export class JwtSvidRefresher {
       this.#schedule(retryInMs, true);
     }
   }
+}
+
+/** The bundles lack the token's key ID or its trust domain: newer bundles may have them. */
+function isUnknownKey(error: unknown): boolean {
+  return error instanceof JwtSvidError && (error.rule === "unknown-kid" || error.rule === "no-bundle");
 }
