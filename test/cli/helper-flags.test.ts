@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { scratch, startAgent, X509_FILES, type Scratch } from "../sidecar/support.js";
+import { exitOf, scratch, startAgent, waitFor, X509_FILES, type Scratch } from "../sidecar/support.js";
+import { sidecarBin } from "../support/run-cli.js";
 import { runSidecarIn } from "./cli-support.js";
 
 const packageVersion = (JSON.parse(await readFile(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -128,5 +130,22 @@ describe("spiffe-helper's command line against an agent", () => {
       assert.equal(result.code, 0, `${args.join(" ")}: ${result.stdout}${result.stderr}`);
       assert.ok(await writtenSet(where), args.join(" "));
     }
+  });
+
+  it("with no arguments runs spiffe-helper's own helper.conf as a daemon, until SIGTERM", async (t) => {
+    const where = await scratch(t);
+    const agent = await startAgent(t, where);
+    // spiffe-helper's root helper.conf (see test/fixtures/spiffe-helper/README.md), pointed at the fake agent.
+    const example = await readFile(new URL("../fixtures/spiffe-helper/helper.conf", import.meta.url), "utf8");
+    const pointed = example.replace(/^agent_address = ".*"$/m, `agent_address = "${agent.address}"`);
+    assert.notEqual(pointed, example, "the example names an agent_address");
+    await writeFile(where.file("helper.conf"), pointed);
+    const sidecar = spawn(process.execPath, [sidecarBin], { cwd: where.dir, env: { PATH: process.env["PATH"] }, stdio: "ignore" });
+    const exited = exitOf(sidecar);
+    t.after(() => void sidecar.kill("SIGKILL"));
+    await waitFor("the X.509 files in ./certs", async () => ((await writtenSet(where)) ? true : undefined));
+    assert.equal(sidecar.exitCode, null, "still running: daemon mode is the default");
+    sidecar.kill("SIGTERM");
+    assert.deepEqual(await exited, { code: 0, signal: null });
   });
 });
