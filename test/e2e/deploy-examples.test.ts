@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, posix, resolve } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
-import { parse, parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
 import { Job } from "kubernetes-models/batch/v1/Job";
 import { ConfigMap } from "kubernetes-models/v1/ConfigMap";
@@ -31,13 +31,45 @@ async function scratch(t: TestContext): Promise<string> {
   return dir;
 }
 
-/** `spiffe-sidecar validate` on config text: the config the example ships must load as it is. */
+/**
+ * The example's config with the paths of the host it is written for moved under `root`, where
+ * they then exist: `cert_dir` (and a relative `federated_bundle_dir` in it) as directories,
+ * absolute `cmd` and `exec_hook.cmd` as stand-in programs. `validate` checks the host it runs on,
+ * and this one is not a pod, a systemd host or a container.
+ */
+async function onScratchHost(root: string, config: Json): Promise<Json> {
+  const moved: Json = { ...config };
+  const program = async (path: string): Promise<string> => {
+    const target = join(root, path);
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, "#!/bin/sh\n");
+    await chmod(target, 0o755);
+    return target;
+  };
+  if (typeof config["cert_dir"] === "string") {
+    const certDir = join(root, config["cert_dir"]);
+    moved["cert_dir"] = certDir;
+    await mkdir(certDir, { recursive: true });
+    const federated = config["federated_bundle_dir"];
+    if (typeof federated === "string" && !federated.startsWith("/")) await mkdir(join(certDir, federated), { recursive: true });
+  }
+  if (typeof config["cmd"] === "string" && config["cmd"].startsWith("/")) moved["cmd"] = await program(config["cmd"]);
+  const hook = config["exec_hook"];
+  if (typeof hook === "object" && hook !== null && typeof (hook as Json)["cmd"] === "string" && String((hook as Json)["cmd"]).startsWith("/")) {
+    moved["exec_hook"] = { ...(hook as Json), cmd: await program(String((hook as Json)["cmd"])) };
+  }
+  return moved;
+}
+
+/** `spiffe-sidecar validate` on config text: every key the example ships must load as it is. */
 async function assertValidates(t: TestContext, text: string, what: string): Promise<Json> {
-  const path = join(await scratch(t), "sidecar.yaml");
-  await writeFile(path, text);
+  const dir = await scratch(t);
+  const config = obj(parse(text), what);
+  const path = join(dir, "sidecar.yaml");
+  await writeFile(path, stringify(await onScratchHost(join(dir, "host"), config)));
   const result = await runCli(sidecarBin, ["validate", "-c", path], { PATH: process.env["PATH"] });
   assert.equal(result.code, 0, `${what} does not validate: ${result.stderr}${result.stdout}`);
-  return obj(parse(text), what);
+  return config;
 }
 
 /** Every document of every YAML file in `dir`, parsed strictly; a YAML error fails with its position. */
