@@ -32,7 +32,8 @@ type Layout = "files" | "directory";
 
 describe("torn-read hammer", { skip: builtMissing }, () => {
   for (const layout of ["files", "directory"] as const satisfies readonly Layout[]) {
-    it(`${layout} layout: no partial file, no ENOENT, no torn combined file${layout === "directory" ? " or ..data-once pair" : ""}`, async (t) => {
+    const promise = layout === "directory" ? "no torn combined file or ..data-once pair" : "no torn combined file";
+    it(`${layout} layout: no partial file, no ENOENT, ${promise}`, async (t) => {
       const where = await scratch(t);
       const agent = await startAgent(t, where, { x509TtlSeconds: 120 });
       const config = await writeConfig(

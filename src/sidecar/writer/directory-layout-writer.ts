@@ -22,7 +22,14 @@ const DATA_LINK = "..data";
  * name, is still cleared at start-up.
  */
 const DATA_TMP_LINK = /^\.\.data_tmp(-[0-9a-f]{16})?$/;
-const VERSION_DIR_NAME = /^\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\.\d{3}_[0-9a-f]{8}$/;
+const VERSION_DIR_NAME = /^\.\.(\d{4})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})\.(\d{3})_[0-9a-f]{8}$/;
+/**
+ * A replaced version is kept until the next swap and, beyond that, until the version that
+ * replaced it is this old: a reader that resolved `..data` and was then descheduled (a loaded
+ * node) must still find the files it is about to open. At one rotation a second that is about
+ * ten small directories of hard links.
+ */
+const RETIRED_VERSION_GRACE_MS = 10_000;
 /**
  * Version directories must be traversable by the application whatever the sidecar's umask.
  * They are created with this mode, which a umask can only narrow (never 0777 under umask 000,
@@ -112,10 +119,8 @@ export class DirectoryLayoutWriter implements FileWriter {
       const names = await readdir(this.#root).catch((error: unknown) => {
         throw fileWriteError("read", this.#root, error);
       });
-      const previous = current === undefined ? undefined : previousVersion(names, current);
-      const stale = names.filter(
-        (name) => DATA_TMP_LINK.test(name) || (VERSION_DIR_NAME.test(name) && name !== current && name !== previous),
-      );
+      const retired = current === undefined ? [] : retiredVersions(names, current, Date.now());
+      const stale = names.filter((name) => DATA_TMP_LINK.test(name) || retired.includes(name));
       for (const name of stale) await removeEntry(join(this.#root, name));
       if (stale.length > 0) await syncDirectory(this.#root);
       const removed = [...repair.removed, ...stale.map((name) => join(this.#root, name))];
@@ -166,7 +171,7 @@ export class DirectoryLayoutWriter implements FileWriter {
     await this.#syncVisibleLinks(visible, new Set([...existing].map(topLevelName)));
     // The version just replaced stays until the next swap: a reader that resolved `..data`
     // a moment ago may still be opening files inside it.
-    if (version !== current) await this.#removeVersionsExcept(new Set([version, current]));
+    if (version !== current && version !== undefined) await this.#removeRetiredVersions(version);
     return { result, removed: [...removedNames].map((name) => join(this.#root, name)) };
   }
 
@@ -248,21 +253,36 @@ export class DirectoryLayoutWriter implements FileWriter {
     if (touched) await syncDirectory(this.#root);
   }
 
-  async #removeVersionsExcept(keep: ReadonlySet<string | undefined>): Promise<void> {
+  async #removeRetiredVersions(current: string): Promise<void> {
     const names = await readdir(this.#root);
-    for (const name of names) {
-      if (VERSION_DIR_NAME.test(name) && !keep.has(name)) await removeEntry(join(this.#root, name));
-    }
+    for (const name of retiredVersions(names, current, Date.now())) await removeEntry(join(this.#root, name));
   }
 }
 
 /**
- * The version `..data` pointed to before `current`: the newest older one. Names sort by their
- * timestamp; should the clock have stepped back, the worst case keeps one unused directory
- * until the next swap.
+ * The version directories that may go: all but `current`, the one before it (the newest older
+ * name: names sort by their timestamp) and any whose successor is younger than the grace
+ * period. Versions newer than `current` are left-overs of a crash before the swap. Should the
+ * clock have stepped, the worst case keeps a directory until a later swap or removes one early,
+ * but never `current` or the one before it.
  */
-function previousVersion(names: readonly string[], current: string): string | undefined {
-  return names.filter((name) => VERSION_DIR_NAME.test(name) && name < current).sort().at(-1);
+export function retiredVersions(names: readonly string[], current: string, nowMs: number): string[] {
+  const versions = names.filter((name) => VERSION_DIR_NAME.test(name)).sort();
+  const previous = versions.filter((name) => name < current).at(-1);
+  return versions.filter((name, index) => {
+    if (name === current || name === previous) return false;
+    if (name > current) return true;
+    const successorMs = versionTimeMs(versions[index + 1] ?? current);
+    return successorMs === undefined || nowMs - successorMs > RETIRED_VERSION_GRACE_MS;
+  });
+}
+
+/** When a version directory was made, from its name; undefined for a name that is not one. */
+function versionTimeMs(name: string): number | undefined {
+  const match = VERSION_DIR_NAME.exec(name);
+  if (match === null) return undefined;
+  const [year, month, day, hour, minute, second, milli] = match.slice(1).map(Number);
+  return Date.UTC(year ?? 0, (month ?? 1) - 1, day ?? 1, hour ?? 0, minute ?? 0, second ?? 0, milli ?? 0);
 }
 
 /**
