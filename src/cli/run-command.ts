@@ -14,7 +14,7 @@ export interface ConfigCommandOptions {
 }
 
 /** spiffe-helper's `-config` default. */
-export const DEFAULT_CONFIG_PATH = "helper.conf";
+const DEFAULT_CONFIG_PATH = "helper.conf";
 
 function isMissingFile(error: ConfigError): boolean {
   const cause = error.cause;
@@ -37,7 +37,9 @@ async function loadConfig(command: ConfigCommand, options: ConfigCommandOptions)
       {
         file: DEFAULT_CONFIG_PATH,
         key: "",
-        problem: `cannot read the configuration file: no such file (no -config was given, so ${DEFAULT_CONFIG_PATH} in ${process.cwd()} was tried, as spiffe-helper does)`,
+        problem:
+          "cannot read the configuration file: no such file " +
+          `(no -config was given, so ${DEFAULT_CONFIG_PATH} in ${process.cwd()} was tried, as spiffe-helper does)`,
         fix: 'pass the file with -config FILE; "spiffe-sidecar -help" shows the usage',
       },
       { cause: error },

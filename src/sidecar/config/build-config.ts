@@ -139,7 +139,8 @@ function readExecHook(values: ConfigValues, context: ReadContext): ExecHookConfi
   const hook = values.exec_hook;
   if (hook.cmd === undefined) {
     if (hook.args.length > 0 || hook.timeout !== configSchema.exec_hook.defaultValue.timeout) {
-      context.failAtKey("exec_hook.cmd", "is missing, so the hook would never run", "add exec_hook.cmd, or remove exec_hook", "exec_hook");
+      const fix = "add exec_hook.cmd, or remove exec_hook";
+      context.failAtKey("exec_hook.cmd", "is missing, so the hook would never run", fix, "exec_hook");
     }
     return undefined;
   }

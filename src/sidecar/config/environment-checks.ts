@@ -55,25 +55,27 @@ async function isWritableDirectory(path: string): Promise<boolean> {
 }
 
 /**
- * A directory the sidecar writes into: it must exist, or be one it creates (`creatable`), in
- * which case its nearest existing ancestor must let it.
+ * A directory the sidecar writes into: it must exist, or be one it creates (no `missingFix`),
+ * in which case its nearest existing ancestor must let it.
  */
 async function checkDirectory(
   config: SidecarConfig,
   key: string,
   path: string,
-  creatable: boolean,
-  missingFix: string,
+  missingFix: string | undefined,
 ): Promise<void> {
   const stats = await statOrUndefined(path);
   if (stats !== undefined) {
-    if (!stats.isDirectory()) throw problem(config, key, `${quote(path)} is not a directory`, "point it at a directory");
+    if (!stats.isDirectory()) {
+      throw problem(config, key, `${quote(path)} is not a directory`, "point it at a directory");
+    }
     if (!(await isWritableDirectory(path))) {
-      throw problem(config, key, `${quote(path)} is not writable by uid ${process.getuid?.() ?? "?"}`, "fix its owner or mode");
+      const uid = process.getuid?.() ?? "?";
+      throw problem(config, key, `${quote(path)} is not writable by uid ${uid}`, "fix its owner or mode");
     }
     return;
   }
-  if (!creatable) throw problem(config, key, `${quote(path)} does not exist`, missingFix);
+  if (missingFix !== undefined) throw problem(config, key, `${quote(path)} does not exist`, missingFix);
   const ancestor = await nearestExisting(path);
   if (!ancestor.stats.isDirectory() || !(await isWritableDirectory(ancestor.path))) {
     throw problem(
@@ -85,31 +87,36 @@ async function checkDirectory(
   }
 }
 
+const CERT_DIR_FIX =
+  "create it, or set create_cert_dir: true to have the sidecar create it (mode 0755); spiffe-helper never creates it";
+
 async function checkOutputDirectories(config: SidecarConfig): Promise<void> {
   await checkDirectory(
     config,
     "cert_dir",
     config.certDir,
-    config.createCertDir,
-    "create it, or set create_cert_dir: true to have the sidecar create it (mode 0755); spiffe-helper never creates it",
+    config.createCertDir ? undefined : CERT_DIR_FIX,
   );
   if (config.federatedBundleDir !== undefined) {
     // Ours to manage, so created on the first write (mode 0755).
-    await checkDirectory(config, "federated_bundle_dir", config.federatedBundleDir, true, "");
+    await checkDirectory(config, "federated_bundle_dir", config.federatedBundleDir, undefined);
   }
   const files: [string, string | undefined][] = [
     ["svid_file_name", config.svidFileName],
     ["svid_key_file_name", config.svidKeyFileName],
     ["svid_bundle_file_name", config.svidBundleFileName],
     ["jwt_bundle_file_name", config.jwtBundleFileName],
-    ...config.jwtSvids.map((entry, index): [string, string] => [`jwt_svids[${index}].jwt_svid_file_name`, entry.fileName]),
+    ...config.jwtSvids.map((entry, index): [string, string] => [
+      `jwt_svids[${index}].jwt_svid_file_name`,
+      entry.fileName,
+    ]),
     ["combined_pem_file_name", config.combinedPemFileName],
     ["pkcs12_keystore_file_name", config.pkcs12KeystoreFileName],
     ["pkcs12_truststore_file_name", config.pkcs12TruststoreFileName],
   ];
   for (const [key, path] of files) {
     if (path === undefined || dirname(path) === config.certDir) continue;
-    await checkDirectory(config, key, dirname(path), false, "create its directory, or write the file directly in cert_dir");
+    await checkDirectory(config, key, dirname(path), "create its directory, or write the file directly in cert_dir");
   }
 }
 
@@ -125,12 +132,20 @@ async function isExecutableFile(path: string): Promise<"yes" | "not-executable" 
 }
 
 /** Finds `program` as spawn will: a name with a slash from the working directory, else on PATH. */
-async function checkProgram(config: SidecarConfig, key: string, program: string, env: NodeJS.ProcessEnv): Promise<void> {
+async function checkProgram(
+  config: SidecarConfig,
+  key: string,
+  program: string,
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
   if (program.includes("/")) {
-    const path = isAbsolute(program) ? program : resolve(program);
-    const found = await isExecutableFile(path);
-    if (found === "absent") throw problem(config, key, `${quote(program)} does not exist`, "give the path of the program");
-    if (found === "not-executable") throw problem(config, key, `${quote(program)} is not executable`, `chmod +x ${program}`);
+    const found = await isExecutableFile(isAbsolute(program) ? program : resolve(program));
+    if (found === "absent") {
+      throw problem(config, key, `${quote(program)} does not exist`, "give the path of the program");
+    }
+    if (found === "not-executable") {
+      throw problem(config, key, `${quote(program)} is not executable`, `chmod +x ${program}`);
+    }
     return;
   }
   const searchPath = env["PATH"] ?? DEFAULT_SEARCH_PATH;
@@ -142,9 +157,11 @@ async function checkProgram(config: SidecarConfig, key: string, program: string,
     if (found === "not-executable") notExecutable ??= candidate;
   }
   if (notExecutable !== undefined) {
-    throw problem(config, key, `${quote(program)} was found as ${notExecutable}, which is not executable`, `chmod +x ${notExecutable}`);
+    const found = `${quote(program)} was found as ${notExecutable}, which is not executable`;
+    throw problem(config, key, found, `chmod +x ${notExecutable}`);
   }
-  throw problem(config, key, `${quote(program)} is not on PATH (${searchPath})`, "give its absolute path, or add its directory to PATH");
+  const fix = "give its absolute path, or add its directory to PATH";
+  throw problem(config, key, `${quote(program)} is not on PATH (${searchPath})`, fix);
 }
 
 /** A missing socket is only a warning: the agent may start after the sidecar, and run waits for it. */
@@ -164,7 +181,10 @@ async function agentSocketWarning(config: SidecarConfig): Promise<string | undef
   return undefined;
 }
 
-/** Binds port 0 on the address for an instant: a name that does not resolve or an address not on this host fails here. */
+/**
+ * Binds port 0 on the address for an instant: a name that does not resolve or an address that
+ * is not this host's fails here, as it would when `run` binds the real port.
+ */
 function tryBind(host: string): Promise<void> {
   return new Promise((resolveBind, rejectBind) => {
     const server = createServer();
@@ -200,7 +220,10 @@ async function checkBindAddress(config: SidecarConfig): Promise<void> {
  * Checks the configuration against this machine as `run` needs it. Throws a `ConfigError`
  * naming the key for what would make `run` fail; returns warnings for what may still change.
  */
-export async function checkConfigEnvironment(config: SidecarConfig, env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
+export async function checkConfigEnvironment(
+  config: SidecarConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string[]> {
   await checkOutputDirectories(config);
   if (config.daemonMode) {
     if (config.cmd !== undefined) await checkProgram(config, "cmd", config.cmd, env);
