@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
@@ -82,15 +83,18 @@ describe("ChildSupervisor exit status", () => {
   });
 });
 
+function flaky(countFile: string, exits: number, exitCode: number, then: string): string[] {
+  return [
+    fixtures.flaky,
+    ...["--count-file", countFile, "--exits", `${exits}`, "--exit-code", `${exitCode}`, "--then", then],
+  ];
+}
+
+async function starts(countFile: string): Promise<number> {
+  return (await readLines(countFile)).filter((line) => line.startsWith("start")).length;
+}
+
 describe("ChildSupervisor restart policies", () => {
-  function flaky(countFile: string, exits: number, exitCode: number, then: string): string[] {
-    return [
-      fixtures.flaky,
-      ...["--count-file", countFile, "--exits", `${exits}`, "--exit-code", `${exitCode}`, "--then", then],
-    ];
-  }
-  const starts = async (countFile: string): Promise<number> =>
-    (await readLines(countFile)).filter((line) => line.startsWith("start")).length;
 
   it("never: the first exit ends the supervisor with its code", async () => {
     const countFile = tempFile("count");
@@ -227,5 +231,53 @@ describe("ChildSupervisor signal, restart and stop", () => {
     const supervisor = nodeSupervisor(["-e", ""]);
     assert.equal(await supervisor.stop(), 0);
     assert.equal(supervisor.state, "exited");
+  });
+});
+
+describe("ChildSupervisor start-up grace, on-renewal and process group", () => {
+  it("holds signals to a young child and sends each once when the grace ends", async () => {
+    const logFile = tempFile("log");
+    const log = recordingLogger();
+    // Longer than the child takes to install its handlers, so the held signal reaches them.
+    const supervisor = nodeSupervisor([fixtures.signalLogger, "--log", logFile], { startGraceMs: 1_500, logger: log });
+    await supervisor.start();
+    assert.deepEqual([supervisor.signal("SIGHUP"), supervisor.signal("SIGHUP"), supervisor.renew("SIGHUP")], ["held", "held", "held"]);
+    await waitForLine(logFile, "SIGHUP");
+    await waitFor("the held-signal log line", () => (log.lines.some((line) => line.message.startsWith("start-up grace over")) ? true : undefined));
+    assert.equal(supervisor.signal("SIGHUP"), "delivered", "after the grace a signal goes out at once");
+    await waitForLine(logFile, "SIGHUP", 2);
+    assert.equal(await supervisor.stop({ gracePeriodMs: 5_000 }), 0);
+    assert.equal((await readLines(logFile)).filter((line) => line === "SIGHUP").length, 2, "three calls in the grace, one signal");
+  });
+
+  it("on-renewal: an exited child waits, and renew() starts it again", async () => {
+    const countFile = tempFile("count");
+    const supervisor = nodeSupervisor(flaky(countFile, 0, 0, "exit:0"), { restartPolicy: "on-renewal" });
+    await supervisor.start();
+    await waitFor("the waiting state", () => (supervisor.state === "waiting" ? true : undefined));
+    assert.equal(supervisor.renew(undefined), "started");
+    await waitFor("the second exit", async () => ((await starts(countFile)) === 2 && supervisor.state === "waiting" ? true : undefined));
+    assert.equal(supervisor.renew("SIGHUP"), "started", "a signal cannot reach an exited child: it is started instead");
+    await waitFor("the third run", async () => ((await starts(countFile)) === 3 ? true : undefined));
+    assert.equal(await supervisor.stop(), 0);
+    assert.equal(supervisor.restarts, 2);
+  });
+
+  it("stop() ends the child's whole process group, a grandchild included", async () => {
+    const logFile = tempFile("log");
+    const supervisor = nodeSupervisor([fixtures.forker, "--log", logFile]);
+    await supervisor.start();
+    const lines = await waitFor("the grandchild", async () => {
+      const found = await readLines(logFile);
+      return found.some((line) => line.startsWith("ready ")) ? found : undefined;
+    });
+    const grandchild = Number(lines.find((line) => line.startsWith("grandchild "))?.slice("grandchild ".length));
+    assert.equal(processExists(grandchild), true);
+    assert.equal(await supervisor.stop({ gracePeriodMs: 5_000 }), 0);
+    // `sleep` is not our child: once dead, whoever adopted it reaps it; a zombie is dead too.
+    await waitFor("the grandchild's end", async () => {
+      const stat = await readFile(`/proc/${grandchild}/stat`, "utf8").catch(() => "");
+      return stat === "" || / [ZX] /.test(stat.slice(stat.lastIndexOf(")"))) ? true : undefined;
+    });
   });
 });

@@ -14,7 +14,7 @@ import {
   waitForReady,
 } from "../../../test/fixtures/fixture-helpers.js";
 import { ChildSupervisor } from "./child-supervisor.js";
-import { forwardSignals, PASS_THROUGH_SIGNALS, TERMINATING_SIGNALS } from "./signal-forwarding.js";
+import { forwardSignals, HANDLED_SIGNALS, IGNORED_SIGNALS, PASS_THROUGH_SIGNALS, SignalRouter, TERMINATING_SIGNALS } from "./signal-forwarding.js";
 import type { SignalSource } from "./signal-forwarding.js";
 
 let dir: { path: string; remove: () => Promise<void> };
@@ -111,5 +111,27 @@ describe("forwardSignals", () => {
     for (const signal of [...TERMINATING_SIGNALS, ...PASS_THROUGH_SIGNALS]) {
       assert.equal(source.listenerCount(signal), 0, signal);
     }
+  });
+});
+
+describe("SignalRouter without a child", () => {
+  it("shuts down on SIGTERM and SIGINT only, once, and logs every other signal as ignored", () => {
+    const source = new EventEmitter() as EventEmitter & SignalSource;
+    const lines: string[] = [];
+    const record = (_fields: object, message: string): void => {
+      lines.push(message);
+    };
+    const terminations: NodeJS.Signals[] = [];
+    const router = new SignalRouter({ source, logger: { info: record, warn: record }, onTerminate: (signal) => terminations.push(signal) });
+    for (const signal of ["SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", ...IGNORED_SIGNALS] as const) source.emit(signal, signal);
+    assert.deepEqual(terminations, [], "none of these ends the sidecar");
+    assert.equal(lines.length, 4 + IGNORED_SIGNALS.length, "each is logged");
+    assert.ok(lines.every((line) => / ignored/.test(line)));
+    source.emit("SIGTERM", "SIGTERM");
+    source.emit("SIGINT", "SIGINT");
+    assert.deepEqual(terminations, ["SIGTERM"]);
+    assert.match(lines.at(-1) ?? "", /received SIGINT again: already shutting down/);
+    router.dispose();
+    for (const signal of HANDLED_SIGNALS) assert.equal(source.listenerCount(signal), 0, signal);
   });
 });

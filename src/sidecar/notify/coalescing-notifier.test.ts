@@ -65,6 +65,54 @@ describe("CoalescingNotifier", () => {
     }
     assert.deepEqual(inner.delivered, [changed("/1"), changed("/2"), changed("/3")]);
   });
+
+  it("with a minimum interval: the first of a burst goes out at once, the rest as one at the interval's end", async () => {
+    const inner = new GatedNotifier();
+    const notifier = new CoalescingNotifier(inner, { minIntervalMs: 200 });
+    const first = notifier.notify(changed("/a"));
+    assert.equal(inner.delivered.length, 1, "no wait for the first");
+    inner.releaseAll();
+    await first;
+    // The first is done, but the interval is not: these wait for it, as one.
+    const burst = Array.from({ length: 50 }, (_, n) => notifier.notify(changed(`/${n % 3}`)));
+    await settle();
+    assert.equal(inner.delivered.length, 1, "the burst waits for the interval");
+    const waiting = Promise.all(burst);
+    await new Promise<void>((resolve) => {
+      const poll = setInterval(() => {
+        if (inner.delivered.length < 2) return;
+        clearInterval(poll);
+        resolve();
+      }, 10);
+    });
+    inner.releaseAll();
+    await waiting;
+    assert.equal(inner.delivered.length, 2, "50 calls, one follow-up");
+    assert.deepEqual(inner.delivered[1], changed("/0", "/1", "/2"), "for every change, so the newest files");
+  });
+
+  it("tells the notification in flight that a newer update supersedes it", async () => {
+    const aborted: boolean[] = [];
+    const inner: AppNotifier = {
+      kind: "pid-file",
+      notify: (_reason, options) =>
+        new Promise((resolve) => {
+          const signal = options?.superseded;
+          const done = (): void => {
+            aborted.push(signal?.aborted === true);
+            resolve(notifySucceeded("pid-file", "done"));
+          };
+          if (signal === undefined || aborted.length > 0) done();
+          else signal.addEventListener("abort", done, { once: true });
+        }),
+    };
+    const notifier = new CoalescingNotifier(inner);
+    const first = notifier.notify(changed("/a"));
+    const second = notifier.notify(changed("/b"));
+    await first;
+    await second;
+    assert.deepEqual(aborted, [true, false], "the first gave way; the follow-up ran to its end");
+  });
 });
 
 describe("CompositeNotifier", () => {
@@ -113,6 +161,19 @@ describe("CompositeNotifier", () => {
       ],
     );
     assert.deepEqual(lines[0]?.fields, { notifier: "pid-file", changedFiles: 2, failure: "process-missing" });
+  });
+
+  it("runs notifiers side by side: a slow one does not hold back the others", async () => {
+    const slow = new GatedNotifier();
+    const fast = fixed("signal-child", notifySucceeded("signal-child", "sent SIGHUP to child 42"));
+    const lines: string[] = [];
+    const logger: NotifyLogger = { info: (_fields, message) => lines.push(message), warn: (_fields, message) => lines.push(message) };
+    const result = new CompositeNotifier([slow, fast], { logger }).notify(changed("/a"));
+    await settle();
+    assert.equal(fast.calls, 1);
+    assert.deepEqual(lines, ["told the app: sent SIGHUP to child 42"], "logged while the slow one still runs");
+    slow.releaseAll();
+    assert.deepEqual((await result).outcomes.map((outcome) => outcome.notifier), ["exec-hook", "signal-child"]);
   });
 
   it("is ok with no notifiers configured", async () => {
