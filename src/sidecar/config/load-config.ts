@@ -52,7 +52,9 @@ async function readConfigText(path: string): Promise<string> {
       length += bytesRead;
     }
     if (length > MAX_CONFIG_FILE_BYTES || stats.size > MAX_CONFIG_FILE_BYTES) {
-      throw new UnreadableConfig(`it is larger than ${MAX_CONFIG_FILE_BYTES} bytes (1 MiB), the limit for a configuration`);
+      throw new UnreadableConfig(
+        `it is larger than ${MAX_CONFIG_FILE_BYTES} bytes (1 MiB), the limit for a configuration`,
+      );
     }
     try {
       return new TextDecoder("utf-8", { fatal: true }).decode(buffer.subarray(0, length));

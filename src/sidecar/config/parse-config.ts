@@ -4,7 +4,15 @@ import { buildConfig } from "./build-config.js";
 import { ConfigError } from "./config-error.js";
 import { checkConfigRules } from "./config-rules.js";
 import { systemConfigHost, type ConfigHost } from "./config-host.js";
-import { hclAsYaml, HclDecodeError, HclSyntaxError, readHclConfig } from "./hcl/index.js";
+import {
+  hclAsYaml,
+  HclDecodeError,
+  hclSourceText,
+  HclSyntaxError,
+  lineCounterOf,
+  readHclConfig,
+  type HclConfigDocument,
+} from "./hcl/index.js";
 import { ReadContext } from "./read-context.js";
 import { configSchema } from "./schema.js";
 import { describeNode } from "./schema-fields.js";
@@ -89,10 +97,7 @@ function readYamlDocument(yamlText: string, sourceName: string, host: ConfigHost
 }
 
 function hclError(error: HclSyntaxError | HclDecodeError, text: string, sourceName: string): ConfigError {
-  const lineCounter = new LineCounter();
-  lineCounter.addNewLine(0);
-  for (let index = text.indexOf("\n"); index !== -1; index = text.indexOf("\n", index + 1)) lineCounter.addNewLine(index + 1);
-  const { line, col } = lineCounter.linePos(error.offset);
+  const { line, col } = lineCounterOf(text).linePos(error.offset);
   const position = { line, column: col };
   if (error instanceof HclDecodeError) {
     return new ConfigError({ file: sourceName, key: error.key, position, problem: error.problem, fix: error.fix });
@@ -112,15 +117,16 @@ function hclError(error: HclSyntaxError | HclDecodeError, text: string, sourceNa
 }
 
 function readHclDocument(hclText: string, sourceName: string, host: ConfigHost): ConfigDocument {
-  const normalized = hclText.replaceAll("\r\n", "\n");
-  let decoded;
+  let document: HclConfigDocument;
   try {
-    decoded = readHclConfig(normalized, hclShapeOf(configSchema)).decoded;
+    document = readHclConfig(hclText, hclShapeOf(configSchema));
   } catch (error: unknown) {
-    if (error instanceof HclSyntaxError || error instanceof HclDecodeError) throw hclError(error, normalized, sourceName);
+    if (error instanceof HclSyntaxError || error instanceof HclDecodeError) {
+      throw hclError(error, hclSourceText(hclText), sourceName);
+    }
     throw error;
   }
-  const { root, lineCounter, literals } = hclAsYaml(decoded, normalized);
+  const { root, lineCounter, literals } = hclAsYaml(document.decoded, document.text);
   const context = new ReadContext(sourceName, host, new Document(), lineCounter, literals);
   return { root: root.items.length === 0 ? null : root, context };
 }

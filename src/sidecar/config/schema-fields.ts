@@ -167,7 +167,9 @@ function readHclMode(
   defaultValue: number,
 ): number {
   if (value === 0) return defaultValue;
-  if (value < 0) context.fail(key, node, `${written} is negative`, `write an octal mode such as ${formatMode(defaultValue)}`);
+  if (value < 0) {
+    context.fail(key, node, `${written} is negative`, `write an octal mode such as ${formatMode(defaultValue)}`);
+  }
   const checked = unwrap(parseModeText(value.toString(8)), node, key, context);
   if (!/^[+-]?0/.test(written)) {
     const fix = octalSpelling(written, value);

@@ -1,6 +1,6 @@
 import { equalFold, parseGoInt } from "./go-values.js";
 import { HclDecodeError } from "./hcl-errors.js";
-import type { HclItem, HclKey, HclLiteral, HclNode, HclObjectList } from "./hcl-parser.js";
+import type { HclItem, HclKey, HclLiteral, HclNode, HclObject, HclObjectList } from "./hcl-parser.js";
 
 /**
  * The Go type of a config field, which decides how hcl v1 decodes a value into it.
@@ -51,12 +51,18 @@ function nodeOffset(node: HclNode): number {
 
 function describeHclNode(node: HclNode): string {
   if (node.kind === "literal") {
-    const token = node.token;
-    return token.type === "STRING" || token.type === "HEREDOC" ? `the string ${JSON.stringify(node.stringValue)}` : token.text;
+    const { type, text } = node.token;
+    return type === "STRING" || type === "HEREDOC" ? `the string ${JSON.stringify(node.stringValue)}` : text;
   }
-  if (node.kind === "list") return "a list";
-  return "a block";
+  return node.kind === "list" ? "a list" : "a block";
 }
+
+function wrongType(name: string, node: HclNode, expected: string, fix: string): HclDecodeError {
+  return new HclDecodeError(name, nodeOffset(node), `expected ${expected}, got ${describeHclNode(node)}`, fix);
+}
+
+/** The key's own name, for a fix: `jwt_svids[0].jwt_extra_audiences` → `jwt_extra_audiences`. */
+const lastKey = (name: string): string => name.replace(/.*\./, "");
 
 function listOf(items: readonly HclItem[], offset: number): HclObjectList {
   return { kind: "objectList", items, offset };
@@ -66,43 +72,56 @@ function decodeString(name: string, node: HclNode): DecodedValue {
   if (node.kind === "literal" && ["NUMBER", "STRING", "HEREDOC"].includes(node.token.type)) {
     return { kind: "scalar", value: node.stringValue, literal: node };
   }
-  throw new HclDecodeError(name, nodeOffset(node), `expected a string, got ${describeHclNode(node)}`, 'quote it: "..."');
+  throw wrongType(name, node, "a string", `quote it: ${lastKey(name)} = "..."`);
+}
+
+function intError(name: string, literal: HclLiteral, goError: string): HclDecodeError {
+  const { text, offset } = literal.token;
+  if (/^[+-]?0[0-9_]/.test(literal.stringValue)) {
+    return new HclDecodeError(
+      name,
+      offset,
+      `${text} starts with 0, which makes it octal, and 8 and 9 are not octal digits`,
+      "write an octal mode such as 0644, or drop the leading 0 for a decimal number",
+    );
+  }
+  return new HclDecodeError(
+    name,
+    offset,
+    `${text} is not an integer (${goError})`,
+    "write e.g. 0644 (octal), 0x1a4 (hex) or 420 (decimal)",
+  );
 }
 
 /** hcl v1 gives an int field `strconv.ParseInt(text, 0, 0)` of a NUMBER's text or a string's value. */
 function decodeInt(name: string, node: HclNode): DecodedValue {
   if (node.kind === "literal" && (node.token.type === "NUMBER" || node.token.type === "STRING")) {
     const parsed = parseGoInt(node.stringValue);
-    if (!parsed.ok) {
-      const octal = /^[+-]?0[0-9_]/.test(node.stringValue);
-      throw new HclDecodeError(
-        name,
-        node.token.offset,
-        octal
-          ? `${node.token.text} starts with 0, which makes it octal, and 8 and 9 are not octal digits`
-          : `${node.token.text} is not an integer (${parsed.error})`,
-        octal ? "write an octal mode such as 0644, or drop the leading 0 for a decimal number" : "write e.g. 0644 (octal), 0x1a4 (hex) or 420 (decimal)",
-      );
-    }
+    if (!parsed.ok) throw intError(name, node, parsed.error);
     return { kind: "scalar", value: parsed.value, literal: node };
   }
-  throw new HclDecodeError(name, nodeOffset(node), `expected an integer, got ${describeHclNode(node)}`, "write e.g. 0644");
+  throw wrongType(name, node, "an integer", `write e.g. ${lastKey(name)} = 0644`);
 }
 
 function decodeBool(name: string, node: HclNode): DecodedValue {
   if (node.kind === "literal" && node.token.type === "BOOL") {
     return { kind: "scalar", value: node.token.text === "true", literal: node };
   }
-  throw new HclDecodeError(name, nodeOffset(node), `expected true or false, got ${describeHclNode(node)}`, "write true or false without quotes");
+  throw wrongType(name, node, "true or false", `write ${lastKey(name)} = true or false, without quotes`);
 }
 
-/** hcl v1's decodeSlice: a list's items, a block's items one by one, appended to what an earlier key left. */
-function decodeSlice(name: string, node: HclNode, element: FieldShape, previous: DecodedValue | undefined): DecodedValue {
+/** hcl v1's decodeSlice: a list's items, or a block's items one by one, appended to earlier ones. */
+function decodeSlice(
+  name: string,
+  node: HclNode,
+  element: FieldShape,
+  previous: DecodedValue | undefined,
+): DecodedValue {
   let items: readonly HclNode[];
   if (node.kind === "objectList") items = node.items;
   else if (node.kind === "object") items = [node];
   else if (node.kind === "list") items = node.items;
-  else throw new HclDecodeError(name, nodeOffset(node), `expected a list, got ${describeHclNode(node)}`, `write ${name.replace(/.*\./, "")} = [...]`);
+  else throw wrongType(name, node, "a list", `write ${lastKey(name)} = [...]`);
   const decoded = previous?.kind === "list" ? [...previous.items] : [];
   items.forEach((item, index) => {
     decoded.push(decodeValue(`${name}[${index}]`, expandObject(item, element), element, undefined));
@@ -112,10 +131,12 @@ function decodeSlice(name: string, node: HclNode, element: FieldShape, previous:
 
 /** hcl v1's expandObject: an item `a b = ...` in a list of structs is read as `a { b = ... }`. */
 function expandObject(node: HclNode, element: FieldShape): HclNode {
-  if (node.kind !== "item" || element.kind !== "struct" || node.keys.length !== 2) return node;
-  const [first, second] = node.keys as [HclKey, HclKey];
+  const [first, second, ...more] = node.kind === "item" ? node.keys : [];
+  if (node.kind !== "item" || element.kind !== "struct" || first === undefined || second === undefined) return node;
+  if (more.length > 0) return node;
   const inner: HclItem = { ...node, keys: [second] };
-  return { kind: "item", keys: [first], offset: node.offset, value: { kind: "object", list: listOf([inner], node.offset), offset: node.offset } };
+  const value: HclObject = { kind: "object", list: listOf([inner], node.offset), offset: node.offset };
+  return { kind: "item", keys: [first], offset: node.offset, value };
 }
 
 function filterItems(list: HclObjectList, field: string): MatchedItem[] {
@@ -126,62 +147,90 @@ function filterItems(list: HclObjectList, field: string): MatchedItem[] {
   });
 }
 
-/**
- * hcl v1's decodeStruct: each field takes every item whose first key folds to its name, in
- * order (a scalar keeps the last, a list appends, a struct merges); keys no field claims are
- * returned as unused, as spiffe-helper's `unusedKeyPositions` collects them.
- */
-function decodeStruct(name: string, start: HclNode, fields: StructShape, previous: DecodedValue | undefined): DecodedMap {
+/** The keys hcl v1 puts in `unusedKeyPositions` before fields claim theirs: IDENT and JSON keys. */
+function candidateUnusedKeys(list: HclObjectList): Set<string> {
+  const keys = new Set<string>();
+  list.items.forEach((item, index) => {
+    // hcl v1 skips every key of a multi-key item after the first item ("nested JSON").
+    if (index > 0 && item.keys.length > 1) return;
+    for (const key of item.keys) if (key.countsAsUnused) keys.add(key.name);
+  });
+  return keys;
+}
+
+/** Every first key no field claims, quoted ones included, with where it was first written. */
+function unclaimedKeys(list: HclObjectList, fields: StructShape): Map<string, number> {
+  const unclaimed = new Map<string, number>();
+  for (const { keys } of list.items) {
+    const first = keys[0];
+    if (first === undefined || unclaimed.has(first.name)) continue;
+    const claimed = Object.keys(fields).some((field) => equalFold(first.name, field));
+    if (!claimed) unclaimed.set(first.name, first.token.offset);
+  }
+  return unclaimed;
+}
+
+/** The struct hcl v1's decodeStruct reads: an item's value, an object's items, a literal item alone. */
+function structItems(name: string, start: HclNode): HclObjectList {
   let node: HclNode = start;
   let item: HclItem | undefined;
   if (node.kind === "item") [item, node] = [node, node.value];
   if (node.kind === "object") node = node.list;
   if (node.kind === "literal" && item !== undefined) node = listOf([item], item.offset);
   if (node.kind !== "objectList") {
-    throw new HclDecodeError(name, nodeOffset(node), `expected a block of keys, got ${describeHclNode(node)}`, `write ${name.replace(/.*\./, "")} { key = value }`);
+    throw wrongType(name, node, "a block of keys", `write ${lastKey(name)} { key = value }`);
   }
-  const list = node;
-  const unused = new Set<string>();
-  list.items.forEach((listItem, index) => {
-    // hcl v1 skips every key of a multi-key item after the first item ("nested JSON").
-    if (index > 0 && listItem.keys.length > 1) return;
-    for (const key of listItem.keys) if (key.countsAsUnused) unused.add(key.name);
-  });
-  const unclaimed = new Map<string, number>();
-  for (const listItem of list.items) {
-    const first = listItem.keys[0];
-    if (first === undefined || unclaimed.has(first.name)) continue;
-    if (!Object.keys(fields).some((field) => equalFold(first.name, field))) unclaimed.set(first.name, first.token.offset);
-  }
+  return node;
+}
+
+/**
+ * hcl v1's decodeStruct: each field takes every item whose first key folds to its name, in
+ * order (a scalar keeps the last, a list appends, a struct merges); keys spiffe-helper calls
+ * unused are listed apart, and every unclaimed key is kept as an entry without a value.
+ */
+function decodeStruct(
+  name: string,
+  start: HclNode,
+  fields: StructShape,
+  previous: DecodedValue | undefined,
+): DecodedMap {
+  const list = structItems(name, start);
+  const unused = candidateUnusedKeys(list);
   const entries = new Map<string, DecodedEntry>();
   if (previous?.kind === "map") for (const entry of previous.entries) entries.set(entry.key, entry);
   for (const [field, shape] of Object.entries(fields)) {
     const matches = filterItems(list, field);
-    if (matches.length === 0) continue;
-    for (const key of [...unused.keys()]) if (equalFold(key, field)) unused.delete(key);
+    const last = matches[matches.length - 1];
+    if (last === undefined) continue;
+    for (const key of unused) if (equalFold(key, field)) unused.delete(key);
     const path = childName(name, field);
     let value = entries.get(field)?.value;
     const prefixed = matches.filter((match) => match.keys.length > 0);
-    if (prefixed.length > 0) value = decodeValue(path, listOf(prefixed, prefixed[0]?.offset ?? list.offset), shape, value);
+    if (prefixed.length > 0) value = decodeValue(path, listOf(prefixed, list.offset), shape, value);
     for (const match of matches.filter((candidate) => candidate.keys.length === 0)) {
-      const matched = match.value.kind === "object" ? match.value.list : match.value;
-      value = decodeValue(path, matched, shape, value);
+      value = decodeValue(path, match.value.kind === "object" ? match.value.list : match.value, shape, value);
     }
-    const last = matches[matches.length - 1];
-    entries.set(field, { key: field, keyOffset: last?.matchedKey.token.offset ?? list.offset, value });
+    entries.set(field, { key: field, keyOffset: last.matchedKey.token.offset, value });
   }
-  for (const [key, keyOffset] of unclaimed) if (!entries.has(key)) entries.set(key, { key, keyOffset, value: undefined });
-  const earlierUnused = previous?.kind === "map" ? previous.spiffeHelperUnusedKeys : [];
+  for (const [key, keyOffset] of unclaimedKeys(list, fields)) {
+    if (!entries.has(key)) entries.set(key, { key, keyOffset, value: undefined });
+  }
   return {
     kind: "map",
     entries: [...entries.values()],
     offset: previous?.kind === "map" ? previous.offset : list.offset,
     // hcl v1 replaces the struct's unused-key map only when this pass found some.
-    spiffeHelperUnusedKeys: unused.size > 0 ? [...unused].sort() : earlierUnused,
+    spiffeHelperUnusedKeys:
+      unused.size > 0 || previous?.kind !== "map" ? [...unused].sort() : previous.spiffeHelperUnusedKeys,
   };
 }
 
-function decodeValue(name: string, node: HclNode, shape: FieldShape, previous: DecodedValue | undefined): DecodedValue {
+function decodeValue(
+  name: string,
+  node: HclNode,
+  shape: FieldShape,
+  previous: DecodedValue | undefined,
+): DecodedValue {
   switch (shape.kind) {
     case "string":
       return decodeString(name, node);
@@ -192,7 +241,8 @@ function decodeValue(name: string, node: HclNode, shape: FieldShape, previous: D
     case "strings":
       return decodeSlice(name, node, { kind: "string" }, previous);
     case "string-or-strings":
-      return node.kind === "list" ? decodeSlice(name, node, { kind: "string" }, undefined) : decodeString(name, node);
+      if (node.kind === "list") return decodeSlice(name, node, { kind: "string" }, undefined);
+      return decodeString(name, node);
     case "struct":
       return decodeStruct(name, node, shape.fields, previous);
     case "structs":

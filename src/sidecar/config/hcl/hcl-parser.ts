@@ -64,7 +64,7 @@ export function literalOf(token: HclToken): HclLiteral {
  * LF first, repeated keys are kept (the decoder decides what they mean), comments are skipped,
  * and a scanner error wins over a parse error.
  */
-export class HclParser {
+class HclParser {
   readonly #scanner: HclScanner;
   #token: HclToken = { type: "EOF", text: "", offset: 0 };
   #pushedBack = false;

@@ -49,7 +49,7 @@ export function isLetter(ch: number): boolean {
   return ch >= 0x80 && /\p{L}/u.test(String.fromCodePoint(ch));
 }
 
-export function isDigit(ch: number): boolean {
+function isDigit(ch: number): boolean {
   return isDecimal(ch) || (ch >= 0x80 && /\p{Nd}/u.test(String.fromCodePoint(ch)));
 }
 

@@ -1,7 +1,7 @@
 import { unquoteHcl } from "./go-values.js";
 import { HclSyntaxError } from "./hcl-errors.js";
 import type { HclItem, HclKey, HclLiteral, HclObject, HclObjectList, HclValue } from "./hcl-parser.js";
-import { isDigit, isLetter, type HclToken, type TokenType } from "./hcl-scanner.js";
+import { isLetter, type HclToken, type TokenType } from "./hcl-scanner.js";
 
 type JsonTokenType = TokenType | "COLON" | "NULL";
 interface JsonToken {
@@ -11,6 +11,15 @@ interface JsonToken {
 }
 
 const END_OF_FILE = Symbol("end of file");
+
+const PUNCTUATION: Partial<Record<string, JsonTokenType>> = {
+  "[": "LBRACK",
+  "]": "RBRACK",
+  "{": "LBRACE",
+  "}": "RBRACE",
+  ",": "COMMA",
+  ":": "COLON",
+};
 
 /**
  * hcl v1's JSON flavour (`json/scanner`, `json/parser`, `flatten.go`), kept as lenient as it
@@ -30,7 +39,7 @@ class JsonParser {
     let failure: unknown;
     try {
       const first = this.#scan();
-      if (first.type !== "LBRACE") throw new HclSyntaxError(`Expected object, got unknown token: ${first.type}`, first.offset);
+      if (first.type !== "LBRACE") this.#fail(`Expected object, got unknown token: ${first.type}`);
       root = this.#objectType();
     } catch (error: unknown) {
       failure = error === END_OF_FILE ? new HclSyntaxError("EOF token found", this.#token.offset) : error;
@@ -54,11 +63,10 @@ class JsonParser {
     const first = text.codePointAt(0);
     if (first === undefined) return { type: "EOF", length: 0 };
     if (isLetter(first)) {
-      const word = /^(?:[\p{L}\p{Nd}_-])+/u.exec(text)?.[0] ?? text.charAt(0);
+      // The letters, digits and dashes of hcl's json scanIdentifier.
+      const word = /^[\p{L}\p{Nd}_-]+/u.exec(text)?.[0] ?? text.charAt(0);
       const type = word === "true" || word === "false" ? "BOOL" : word === "null" ? "NULL" : "ILLEGAL";
-      if (type === "ILLEGAL" || [...word].some((char) => !isLetter(char.codePointAt(0) ?? 0) && !isDigit(char.codePointAt(0) ?? 0) && char !== "-")) {
-        this.#scanError = new HclSyntaxError("illegal char", offset);
-      }
+      if (type === "ILLEGAL") this.#scanError = new HclSyntaxError("illegal char", offset);
       return { type, length: word.length };
     }
     const number = /^-?\d+(?:([eE][+-]?\d*)|(\.\d*(?:[eE][+-]?\d*)?))?/.exec(text);
@@ -72,8 +80,7 @@ class JsonParser {
       return { type: isFloat ? "FLOAT" : "NUMBER", length: number[0].length };
     }
     if (first === 0x22) return { type: "STRING", length: this.#stringLength(text, offset) };
-    const punctuation: Partial<Record<string, JsonTokenType>> = { "[": "LBRACK", "]": "RBRACK", "{": "LBRACE", "}": "RBRACE", ",": "COMMA", ":": "COLON" };
-    const type = punctuation[text.charAt(0)];
+    const type = PUNCTUATION[text.charAt(0)];
     if (type !== undefined) return { type, length: 1 };
     this.#scanError = new HclSyntaxError(`illegal char: ${String.fromCodePoint(first)}`, offset);
     return { type: "ILLEGAL", length: first > 0xffff ? 2 : 1 };
@@ -92,9 +99,11 @@ class JsonParser {
     throw new HclSyntaxError(message, this.#token.offset);
   }
 
+  /** The current token as hcl's HCLToken() turns it: `null` becomes an empty STRING. */
   #literal(): HclLiteral {
-    const token: HclToken = { type: this.#token.type === "NULL" ? "STRING" : (this.#token.type as TokenType), text: this.#token.text, offset: this.#token.offset };
-    if (this.#token.type === "NULL") return { kind: "literal", token, stringValue: "" };
+    const { type, text, offset } = this.#token;
+    if (type === "NULL") return { kind: "literal", token: { type: "STRING", text, offset }, stringValue: "" };
+    const token: HclToken = { type: type as TokenType, text, offset };
     if (token.type !== "STRING") return { kind: "literal", token, stringValue: token.text };
     const unquoted = unquoteHcl(token.text, { interpolation: false });
     if (!unquoted.ok) this.#fail(unquoted.error);
@@ -132,7 +141,9 @@ class JsonParser {
         if (keys.length === 0) this.#fail("expected: STRING got: COLON");
         break;
       }
-      if (token.type !== "STRING") this.#fail(token.type === "ILLEGAL" ? "illegal" : `expected: STRING got: ${token.type}`);
+      if (token.type !== "STRING") {
+        this.#fail(token.type === "ILLEGAL" ? "illegal" : `expected: STRING got: ${token.type}`);
+      }
       const literal = this.#literal();
       keys.push({ name: literal.stringValue, token: literal.token, countsAsUnused: true });
     }
@@ -187,16 +198,22 @@ class JsonParser {
   }
 }
 
+const isObject = (value: HclValue): boolean => value.kind === "object";
+
 /** flatten.go: members that are all objects, or a list of objects only, become one item each. */
 function flattenItems(items: readonly HclItem[]): HclItem[] {
   const flattened: HclItem[] = [];
   for (const item of items) {
     const value = item.value;
-    if (value.kind === "object" && value.list.items.length > 0 && value.list.items.every((member) => member.value.kind === "object")) {
-      const members = value.list.items.map((member): HclItem => ({ ...member, keys: [...item.keys, ...member.keys], offset: item.offset }));
-      flattened.push(...flattenItems(members));
-    } else if (value.kind === "list" && value.items.length > 0 && value.items.every((element) => element.kind === "object")) {
-      flattened.push(...flattenItems(value.items.map((element): HclItem => ({ ...item, value: element }))));
+    const members = value.kind === "object" ? value.list.items : [];
+    const elements = value.kind === "list" ? value.items : [];
+    if (members.length > 0 && members.every((member) => isObject(member.value))) {
+      const keyed = members.map(
+        (member): HclItem => ({ ...member, keys: [...item.keys, ...member.keys], offset: item.offset }),
+      );
+      flattened.push(...flattenItems(keyed));
+    } else if (elements.length > 0 && elements.every(isObject)) {
+      flattened.push(...flattenItems(elements.map((element): HclItem => ({ ...item, value: element }))));
     } else {
       flattened.push({ ...item, value: flattenValue(value) });
     }

@@ -12,13 +12,18 @@ export interface HclConfigDocument {
 // Go's unicode.IsSpace, which hcl's lexMode skips before looking for `{`.
 const GO_SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*/u;
 
+/** The text hcl v1 parses, and that error offsets index: the input with CRLF turned into LF. */
+export function hclSourceText(input: string): string {
+  return input.replaceAll("\r\n", "\n");
+}
+
 /**
  * Reads a helper.conf the way `hcl.Decode` does for spiffe-helper: text whose first
  * non-space character is `{` is hcl's JSON flavour, anything else HCL v1. Throws
  * `HclSyntaxError` or `HclDecodeError`, both with an offset into `text`.
  */
 export function readHclConfig(input: string, shape: StructShape): HclConfigDocument {
-  const text = input.replaceAll("\r\n", "\n");
+  const text = hclSourceText(input);
   const flavour = text.slice(GO_SPACE.exec(text)?.[0].length ?? 0).startsWith("{") ? "json" : "hcl";
   const root: HclObjectList = flavour === "json" ? parseHclJson(text) : parseHcl(text);
   return { text, flavour, decoded: decodeHcl(root, shape) };

@@ -9,6 +9,16 @@ export interface HclAsYaml {
   readonly literals: WeakMap<Node, HclLiteral>;
 }
 
+/** Line starts of a text that no YAML parser read, so offsets into it become `line:col`. */
+export function lineCounterOf(text: string): LineCounter {
+  const lineCounter = new LineCounter();
+  lineCounter.addNewLine(0);
+  for (let index = text.indexOf("\n"); index !== -1; index = text.indexOf("\n", index + 1)) {
+    lineCounter.addNewLine(index + 1);
+  }
+  return lineCounter;
+}
+
 const SCALAR_TYPES: Partial<Record<string, Scalar.Type>> = {
   STRING: Scalar.QUOTE_DOUBLE,
   HEREDOC: Scalar.BLOCK_LITERAL,
@@ -20,39 +30,33 @@ const SCALAR_TYPES: Partial<Record<string, Scalar.Type>> = {
  * one set of rules, two readers of syntax.
  */
 export function hclAsYaml(decoded: DecodedMap, hclText: string): HclAsYaml {
-  const lineCounter = new LineCounter();
-  lineCounter.addNewLine(0);
-  for (let index = hclText.indexOf("\n"); index !== -1; index = hclText.indexOf("\n", index + 1)) {
-    lineCounter.addNewLine(index + 1);
-  }
+  const lineCounter = lineCounterOf(hclText);
   const literals = new WeakMap<Node, HclLiteral>();
   const at = <N extends Node>(node: N, start: number, end = start + 1): N => {
     node.range = [start, end, end];
     return node;
   };
-  const build = (value: DecodedValue): Node => {
-    switch (value.kind) {
-      case "scalar": {
-        const scalar = at(new Scalar(value.value), value.literal.token.offset, value.literal.token.offset + value.literal.token.text.length);
-        scalar.type = SCALAR_TYPES[value.literal.token.type] ?? Scalar.PLAIN;
-        scalar.source = value.literal.token.text;
-        literals.set(scalar, value.literal);
-        return scalar;
-      }
-      case "list": {
-        const sequence = at(new YAMLSeq(), value.offset);
-        sequence.items = value.items.map(build);
-        return sequence;
-      }
-      case "map": {
-        const map = at(new YAMLMap(), value.offset);
-        map.items = value.entries.map((entry) => {
-          const key = at(new Scalar(entry.key), entry.keyOffset, entry.keyOffset + entry.key.length);
-          return new Pair(key, entry.value === undefined ? null : build(entry.value));
-        });
-        return map;
-      }
-    }
+  const buildMap = (value: DecodedMap): YAMLMap => {
+    const map = at(new YAMLMap(), value.offset);
+    map.items = value.entries.map((entry) => {
+      const key = at(new Scalar(entry.key), entry.keyOffset, entry.keyOffset + entry.key.length);
+      return new Pair(key, entry.value === undefined ? null : build(entry.value));
+    });
+    return map;
   };
-  return { root: build(decoded) as YAMLMap, lineCounter, literals };
+  const build = (value: DecodedValue): Node => {
+    if (value.kind === "map") return buildMap(value);
+    if (value.kind === "list") {
+      const sequence = at(new YAMLSeq(), value.offset);
+      sequence.items = value.items.map(build);
+      return sequence;
+    }
+    const { offset, text, type } = value.literal.token;
+    const scalar = at(new Scalar(value.value), offset, offset + text.length);
+    scalar.type = SCALAR_TYPES[type] ?? Scalar.PLAIN;
+    scalar.source = text;
+    literals.set(scalar, value.literal);
+    return scalar;
+  };
+  return { root: buildMap(decoded), lineCounter, literals };
 }
