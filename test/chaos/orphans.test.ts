@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { describe, it } from "node:test";
 import type { TestContext } from "node:test";
-import { fixtures, readLines, waitFor } from "../fixtures/fixture-helpers.js";
+import { exitOf, fixtures, readLines, waitFor } from "../fixtures/fixture-helpers.js";
+import { sidecarBin } from "../support/run-cli.js";
 import { baseConfig, runSidecar, scratch, startAgent, writeConfig, X509_FILES, type SidecarProcess } from "../sidecar/support.js";
 
 /**
@@ -81,5 +83,28 @@ describe("orphans: the app and what it starts never outlive the sidecar", () => 
     await sidecar.waitForLog("the leftovers' SIGTERM", (line) => line.msg === "the child left processes in its process group; sent them SIGTERM");
     await gone("the grandchild after the child's exit", [grandchildPid]);
     assert.equal(sidecar.hasExited, false, "under on-renewal the child's exit does not end the sidecar");
+  });
+
+  // A PID namespace of our own makes the sidecar PID 1, as in a container started without tini.
+  const namespaceProbe = spawnSync("unshare", ["--pid", "--fork", "--kill-child", "--mount-proc", "true"], { stdio: "ignore" });
+  const noNamespace =
+    namespaceProbe.error !== undefined || namespaceProbe.status !== 0 ? "unshare --pid needs privileges this runner lacks" : false;
+
+  it("as PID 1 without an init, the sidecar says orphans will not be reaped", { skip: noNamespace }, async (t) => {
+    const where = await scratch(t);
+    const agent = await startAgent(t, where, { x509TtlSeconds: 3_600 });
+    const config = await writeConfig(where, { ...baseConfig(agent, where), ...X509_FILES });
+    const namespaced = spawn("unshare", ["--pid", "--fork", "--kill-child", "--mount-proc", process.execPath, sidecarBin, "run", "-c", config], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { PATH: process.env["PATH"] },
+    });
+    let output = "";
+    namespaced.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+    t.after(async () => {
+      namespaced.kill("SIGKILL");
+      await exitOf(namespaced);
+    });
+    await waitFor("the PID 1 warning", () => (output.includes("running as PID 1") ? true : undefined));
+    assert.match(output, /orphaned processes will not be reaped.*tini/);
   });
 });
