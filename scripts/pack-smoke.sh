@@ -37,6 +37,36 @@ mkdir -p "$run_dir"
 cd "$run_dir"
 [ "$(command -v spiffe-sidecar)" = "$prefix/bin/spiffe-sidecar" ] || fail "spiffe-sidecar is not the installed one"
 
+# The library: the CLIs are bundles, but `import "spiffe-sidecar"` loads dist/ file by file, and
+# the package ships only the folders the library's entry point reaches. Every relative import
+# in a shipped .js or .d.ts must name a shipped file, and the entry point must load.
+package_dir="$prefix/lib/node_modules/spiffe-sidecar"
+node --input-type=module - "$package_dir" <<'JS' || fail "the installed library is incomplete"
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { pathToFileURL } from "node:url";
+const root = process.argv[2];
+const files = readdirSync(join(root, "dist"), { recursive: true, encoding: "utf8" }).filter((name) => /\.(js|d\.ts)$/.test(name));
+const missing = [];
+for (const name of files) {
+  const path = join(root, "dist", name);
+  for (const [, target] of readFileSync(path, "utf8").matchAll(/(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+)"/g)) {
+    const resolved = join(dirname(path), target);
+    const candidates = name.endsWith(".d.ts") ? [resolved.replace(/\.js$/, ".d.ts")] : [resolved];
+    if (!candidates.some(existsSync)) missing.push(`${relative(root, path)} -> ${target}`);
+  }
+}
+if (missing.length > 0) {
+  console.error(missing.join("\n"));
+  process.exit(1);
+}
+const library = await import(pathToFileURL(join(root, "dist/index.js")).href);
+for (const name of ["parseSpiffeId", "X509Source", "JwtSource", "createSpiffeTlsContext"]) {
+  if (typeof library[name] !== "function") throw new Error(`the library does not export ${name}`);
+}
+console.log(`pack-smoke: the library loads from the package; ${files.length} .js/.d.ts files, every relative import shipped`);
+JS
+
 version=$(spiffe-sidecar --version)
 expected=$(node -p 'require(process.argv[1]).version' "$repo/package.json")
 [ "$version" = "$expected" ] || fail "--version printed '$version', package.json says $expected"
