@@ -80,6 +80,12 @@ describe("parseConfig reads spiffe-helper's helper.conf (HCL v1)", () => {
     );
   });
 
+  it("refuses jwt_svids written as a block, which hcl v1 splits into one entry per key", () => {
+    const text = `${X509}jwt_svids {\n  jwt_audience = "db"\n  jwt_svid_file_name = "db.token"\n}\n`;
+    refuses(text, "helper.conf", /^helper\.conf:4:1: jwt_svids: is written as a block, .*; write a list of objects: jwt_svids = \[\{/);
+    assert.equal(parse(`${X509}jwt_svids {}\n`).jwtSvids.length, 0);
+  });
+
   it("refuses unknown keys with the nearest valid key and its position, as for YAML", () => {
     const error = refuses(`${X509}svid_bundel_file_name = "x"\n`, "helper.conf", /did you mean "svid_bundle_file_name"\?/);
     assert.equal(error.key, "svid_bundel_file_name");

@@ -116,6 +116,24 @@ function hclError(error: HclSyntaxError | HclDecodeError, text: string, sourceNa
   });
 }
 
+/**
+ * `jwt_svids { jwt_audience = "a" ... }` decodes, in hcl v1, to one entry per key, each missing
+ * the others, so spiffe-helper refuses it for a missing jwt_audience. Said here with the fix.
+ */
+function refuseSplitBlocks({ decoded, text }: HclConfigDocument, sourceName: string): void {
+  for (const entry of decoded.entries) {
+    if (entry.value?.kind !== "list" || !entry.value.splitBlock) continue;
+    const { line, col } = lineCounterOf(text).linePos(entry.keyOffset);
+    throw new ConfigError({
+      file: sourceName,
+      key: entry.key,
+      position: { line, column: col },
+      problem: "is written as a block, which HCL v1 (and so spiffe-helper) reads as one entry per key inside it",
+      fix: `write a list of objects: ${entry.key} = [{ jwt_audience = "...", jwt_svid_file_name = "..." }]`,
+    });
+  }
+}
+
 function readHclDocument(hclText: string, sourceName: string, host: ConfigHost): ConfigDocument {
   let document: HclConfigDocument;
   try {
@@ -126,6 +144,7 @@ function readHclDocument(hclText: string, sourceName: string, host: ConfigHost):
     }
     throw error;
   }
+  refuseSplitBlocks(document, sourceName);
   const { root, lineCounter, literals } = hclAsYaml(document.decoded, document.text);
   const context = new ReadContext(sourceName, host, new Document(), lineCounter, literals);
   return { root: root.items.length === 0 ? null : root, context };

@@ -16,7 +16,13 @@ export type StructShape = Readonly<Record<string, FieldShape>>;
 /** A value as hcl v1 leaves it in a Go struct, with the source it came from. */
 export type DecodedValue =
   | { readonly kind: "scalar"; readonly value: string | number | boolean; readonly literal: HclLiteral }
-  | { readonly kind: "list"; readonly items: readonly DecodedValue[]; readonly offset: number }
+  | {
+      readonly kind: "list";
+      readonly items: readonly DecodedValue[];
+      readonly offset: number;
+      /** A block read into a list of structs: hcl v1 makes each of its keys an entry of its own. */
+      readonly splitBlock: boolean;
+    }
   | {
       readonly kind: "map";
       readonly entries: readonly DecodedEntry[];
@@ -122,11 +128,21 @@ function decodeSlice(
   else if (node.kind === "object") items = [node];
   else if (node.kind === "list") items = node.items;
   else throw wrongType(name, node, "a list", `write ${lastKey(name)} = [...]`);
-  const decoded = previous?.kind === "list" ? [...previous.items] : [];
+  const earlier = previous?.kind === "list" ? previous : undefined;
+  const decoded = [...(earlier?.items ?? [])];
   items.forEach((item, index) => {
     decoded.push(decodeValue(`${name}[${index}]`, expandObject(item, element), element, undefined));
   });
-  return { kind: "list", items: decoded, offset: previous?.kind === "list" ? previous.offset : nodeOffset(node) };
+  const splitBlock =
+    element.kind === "struct" &&
+    node.kind === "objectList" &&
+    node.items.some((item) => item.value.kind !== "object");
+  return {
+    kind: "list",
+    items: decoded,
+    offset: earlier?.offset ?? nodeOffset(node),
+    splitBlock: splitBlock || (earlier?.splitBlock ?? false),
+  };
 }
 
 /** hcl v1's expandObject: an item `a b = ...` in a list of structs is read as `a { b = ... }`. */
