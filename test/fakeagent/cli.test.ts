@@ -166,6 +166,23 @@ describe(`spiffe-fake-agent CLI (${useBuilt ? "built" : "source through tsx"})`,
     assert.ok(!/PRIVATE KEY/.test(logs));
   });
 
+  it("keeps serving when the reader of its stdout goes away, and says so once on stderr", async (t) => {
+    const dir = await tempDir(t);
+    const socketPath = join(dir, "agent.sock");
+    const run = runCli(t, ["--socket", socketPath, "--trust-domain", "example.org", "--id", "spiffe://example.org/app"]);
+    await run.waitForLog((line) => line["event"] === "start", "the agent to start");
+    // `spiffe-fake-agent | head -1`: the pipe's reader is gone, so the next log line meets EPIPE.
+    run.child.stdout.destroy();
+    run.child.kill("SIGUSR1");
+    const raw = rawClient(t, { address: `unix://${socketPath}` } as FakeAgent);
+    const stream = record(t, raw.fetchX509Svid({}, withHeader()));
+    const [served] = await stream.waitForCount(1);
+    assert.equal(served?.svids[0]?.spiffeId, "spiffe://example.org/app", "still serving after its stdout closed");
+    run.child.kill("SIGTERM");
+    assert.equal(await timeout(run.exit, "the CLI to exit"), 0);
+    assert.equal(run.stderr().match(/stdout is closed/g)?.length, 1, run.stderr());
+  });
+
   it("stops on SIGINT too", async (t) => {
     const dir = await tempDir(t);
     const socketPath = join(dir, "agent.sock");
