@@ -3,9 +3,9 @@
  * works: the wait doubles from `initialMs` up to `maxMs`, each draw moved by up to ±`jitter` of
  * itself (never above `maxMs`), and starts over only once a child has stayed up for a while.
  *
- * Not the Workload API reconnect's decorrelated jitter (src/workloadapi/backoff.ts): that one
- * may fall back while failures continue, which made a crash-looping child restart faster
- * after slower (issue 13, item 5). Here the sequence only grows until it is reset.
+ * The Workload API reconnect (src/workloadapi/backoff.ts) once used decorrelated jitter, which
+ * may fall back while failures continue and made a crash-looping child restart faster after
+ * slower (issue 13, item 5). Here the sequence only grows until it is reset.
  */
 export interface RestartBackoffOptions {
   /** @default 1000 */
