@@ -16,6 +16,11 @@ const host: ConfigHost = {
 const X509 = 'svid_file_name = "svid.pem"\nsvid_key_file_name = "svid_key.pem"\nsvid_bundle_file_name = "bundle.pem"\n';
 const X509_YAML = "svid_file_name: svid.pem\nsvid_key_file_name: svid_key.pem\nsvid_bundle_file_name: bundle.pem\n";
 
+const SPIFFE_HELPER_CORPUS = join(
+  dirname(fileURLToPath(import.meta.url)),
+  "../../../test/fixtures/hcl-corpus/spiffe-helper",
+);
+
 const parse = (text: string, file = "helper.conf"): SidecarConfig =>
   parseConfig(text, file, { SPIFFE_ENDPOINT_SOCKET: "unix:///run/agent.sock" }, { cwd: "/srv/app", host });
 
@@ -108,8 +113,15 @@ describe("parseConfig reads spiffe-helper's helper.conf (HCL v1)", () => {
     assert.equal(config.certFileMode, 0o640);
   });
 
+  it("refuses the configs spiffe-helper's own tests refuse for unknown keys", () => {
+    for (const index of [0, 1, 2]) {
+      const name = `cmd__spiffe-helper__config__config_test.go__TestDetectsUnknownConfig_${index}.conf`;
+      refuses(readFileSync(join(SPIFFE_HELPER_CORPUS, name), "utf8"), name, /unknown key "(foo|bar)"/);
+    }
+  });
+
   it("reads every spiffe-helper example and fixture config that spiffe-helper itself accepts", () => {
-    const corpus = join(dirname(fileURLToPath(import.meta.url)), "../../../test/fixtures/hcl-corpus/spiffe-helper");
+    const corpus = SPIFFE_HELPER_CORPUS;
     // test/sidecar/* carry a `timeout` key spiffe-helper refuses; helper_windows.conf names a Windows pipe.
     const configs = readdirSync(corpus).filter(
       (name) => /helper(_\w+)?\.conf$/.test(name) && !name.startsWith("test__sidecar") && name !== "helper_windows.conf",
