@@ -28,16 +28,25 @@ files.sort();
 
 const scratch = mkdtempSync(join(tmpdir(), "spiffe-sidecar-tests-"));
 const skipLog = join(scratch, "skipped.jsonl");
-// The reporter node would pick by itself (spec on a terminal, TAP otherwise), plus ours.
-const reporters = [
-  `--test-reporter=${process.stdout.isTTY ? "spec" : "tap"}`,
-  "--test-reporter-destination=stdout",
-  `--test-reporter=${join(import.meta.dirname, "skip-reporter.mjs")}`,
-  `--test-reporter-destination=${skipLog}`,
-];
+// Node pairs each --test-reporter with a --test-reporter-destination by position. The reporter
+// asked for (`npm test -- --test-reporter=dot`), else the one node would pick by itself (spec on
+// a terminal, TAP otherwise), shows the run on stdout; ours comes last, into the skip log.
+const count = (prefix) => flags.filter((flag) => flag.startsWith(prefix)).length;
+const askedReporters = count("--test-reporter=");
+const shown =
+  askedReporters === 0
+    ? [`--test-reporter=${process.stdout.isTTY ? "spec" : "tap"}`, "--test-reporter-destination=stdout"]
+    : Array.from({ length: askedReporters - count("--test-reporter-destination=") }, () => "--test-reporter-destination=stdout");
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", ...reporters, ...flags, ...files],
+  [
+    ...["--import", "tsx", "--test", "--test-concurrency=2"],
+    ...flags,
+    ...shown,
+    `--test-reporter=${join(import.meta.dirname, "skip-reporter.mjs")}`,
+    `--test-reporter-destination=${skipLog}`,
+    ...files,
+  ],
   { stdio: "inherit" },
 );
 
@@ -56,12 +65,12 @@ try {
   rmSync(scratch, { recursive: true, force: true });
 }
 if (skipped.length > 0) {
-  const count = (kind) => skipped.filter((entry) => entry.kind === kind).length;
+  const kinds = (kind) => skipped.filter((entry) => entry.kind === kind).length;
   const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
   const byReason = new Map();
   for (const entry of skipped) byReason.set(entry.reason, [...(byReason.get(entry.reason) ?? []), entry]);
   const lines = [
-    `# skipped ${skipped.length} in all: ${plural(count("suite"), "whole suite")} and ${plural(count("test"), "test")} did not run` +
+    `# skipped ${skipped.length} in all: ${plural(kinds("suite"), "whole suite")} and ${plural(kinds("test"), "test")} did not run` +
       " (node's count above leaves out whole suites). Why:",
   ];
   for (const [reason, entries] of byReason) {
