@@ -17,6 +17,8 @@ export interface SidecarNotifiers {
    * and must not get a reload signal before it has installed its handler.
    */
   readonly external: Notifier;
+  /** At shutdown: drops notifications still waiting for their interval. */
+  close(): void;
 }
 
 /**
@@ -82,15 +84,23 @@ export function buildNotifiers(
   logger: Logger,
   health: HealthState,
 ): SidecarNotifiers {
+  const queues: CoalescingNotifier[] = [];
   const coalesce = (notifier: AppNotifier): AppNotifier => {
     const queue = new CoalescingNotifier(new ReportingNotifier(notifier, logger, health), {
       minIntervalMs: config.notifyMinIntervalMs,
     });
+    queues.push(queue);
     return { kind: notifier.kind, notify: (reason) => queue.notify(reason) };
   };
   const external = externalNotifiers(config).map(coalesce);
   const childNotifierFound = childNotifier(config, supervisor);
   const child = childNotifierFound === undefined ? undefined : coalesce(childNotifierFound);
   const wrap = (notifiers: AppNotifier[]): Notifier => new CompositeNotifier(notifiers);
-  return { all: wrap(child === undefined ? external : [child, ...external]), external: wrap(external) };
+  return {
+    all: wrap(child === undefined ? external : [child, ...external]),
+    external: wrap(external),
+    close: () => {
+      for (const queue of queues) queue.close();
+    },
+  };
 }

@@ -206,6 +206,7 @@ class SidecarRun {
     if (this.#oneShotTimer !== undefined) clearTimeout(this.#oneShotTimer);
     // Streams stop first, so nothing is written or signalled once the exit is decided.
     await this.#pipeline.stop();
+    this.#notifiers.close();
     if (this.#childStarted && this.#supervisor !== undefined) {
       await this.#supervisor.stop({ gracePeriodMs: this.#config.restartGracePeriodMs });
     }

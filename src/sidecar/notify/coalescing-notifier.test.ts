@@ -91,6 +91,19 @@ describe("CoalescingNotifier", () => {
     assert.deepEqual(inner.delivered[1], changed("/0", "/1", "/2"), "for every change, so the newest files");
   });
 
+  it("close() drops a notification still waiting for its interval, and refuses new ones", async () => {
+    const inner = new GatedNotifier();
+    const notifier = new CoalescingNotifier(inner, { minIntervalMs: 60_000 });
+    const first = notifier.notify(changed("/a"));
+    inner.releaseAll();
+    await first;
+    const waiting = notifier.notify(changed("/b"));
+    notifier.close();
+    assert.deepEqual(await waiting, { ok: true, outcomes: [] }, "settled at once, not after 60 s");
+    assert.deepEqual(await notifier.notify(changed("/c")), { ok: true, outcomes: [] });
+    assert.equal(inner.delivered.length, 1);
+  });
+
   it("tells the notification in flight that a newer update supersedes it", async () => {
     const aborted: boolean[] = [];
     const inner: AppNotifier = {

@@ -36,6 +36,7 @@ export class CoalescingNotifier implements Notifier {
   #inFlight: { readonly result: Promise<NotifyResult>; readonly superseded: AbortController } | undefined;
   #pending: Pending | undefined;
   #lastStartedAt = Number.NEGATIVE_INFINITY;
+  readonly #closing = new AbortController();
 
   constructor(inner: Notifier, options: CoalescingNotifierOptions = {}) {
     this.#inner = inner;
@@ -47,7 +48,17 @@ export class CoalescingNotifier implements Notifier {
     return this.#inFlight !== undefined || this.#pending !== undefined;
   }
 
+  /**
+   * At shutdown: a notification still waiting is dropped (the app is being stopped, and a hook
+   * must not run after the sidecar has decided to exit), and one in flight is told to give way.
+   */
+  close(): void {
+    this.#closing.abort();
+    this.#inFlight?.superseded.abort();
+  }
+
   notify(reason: NotifyReason): Promise<NotifyResult> {
+    if (this.#closing.signal.aborted) return Promise.resolve({ ok: true, outcomes: [] });
     this.#inFlight?.superseded.abort();
     const pending = this.#pending;
     if (pending !== undefined) {
@@ -62,8 +73,9 @@ export class CoalescingNotifier implements Notifier {
       // Inner notifiers never reject; the catch keeps a broken one from stalling the queue.
       await inFlight?.result.catch(() => undefined);
       const waitMs = this.#untilIntervalEndsMs();
-      if (waitMs > 0) await sleep(waitMs);
+      if (waitMs > 0) await sleep(waitMs, undefined, { signal: this.#closing.signal }).catch(() => undefined);
       this.#pending = undefined;
+      if (this.#closing.signal.aborted) return { ok: true, outcomes: [] };
       return this.#run(next.reason);
     })();
     this.#pending = next;
