@@ -6,6 +6,7 @@ import {
   closeQuietly,
   createFileSync,
   fileStamp,
+  openForHold,
   readCurrentFile,
   removeQuietly,
   renameOver,
@@ -158,15 +159,26 @@ export class AtomicFileWriter implements FileWriter {
     return created.map(({ file, tempPath }) => ({ file, tempPath }));
   }
 
+  /**
+   * The renames, back to back. The files they replace are held open across them: otherwise
+   * each rename(2) frees its old file before it returns, and on ext4 that waits for the
+   * journal, which under other processes' fsyncs stretched the gap between the cert and key
+   * renames to milliseconds. Held open, they are freed at the close, after the last rename.
+   */
   async #commit(staged: readonly StagedFile[]): Promise<void> {
-    for (const [index, { file, tempPath }] of staged.entries()) {
-      try {
-        renameOver(tempPath, file.path);
-      } catch (error: unknown) {
-        removeTemps(staged.slice(index));
-        await syncDirectories(staged.slice(0, index).map((item) => item.file.path));
-        throw error;
+    const replaced = staged.flatMap(({ file }) => openForHold(file.path) ?? []);
+    try {
+      for (const [index, { file, tempPath }] of staged.entries()) {
+        try {
+          renameOver(tempPath, file.path);
+        } catch (error: unknown) {
+          removeTemps(staged.slice(index));
+          await syncDirectories(staged.slice(0, index).map((item) => item.file.path));
+          throw error;
+        }
       }
+    } finally {
+      for (const fd of replaced) closeQuietly(fd);
     }
     await syncDirectories(staged.map((item) => item.file.path));
   }

@@ -102,6 +102,19 @@ export async function syncAndClose(fd: number, reportAs: string): Promise<void> 
   stepSync("write", reportAs, () => closeSync(fd));
 }
 
+/**
+ * A read-only descriptor on the file at `path` that only keeps its inode alive; undefined when
+ * there is nothing to hold. `O_NOFOLLOW` and `O_NONBLOCK` as in `readCurrentFile`: a planted
+ * link is not followed and a FIFO does not block.
+ */
+export function openForHold(path: string): number | undefined {
+  try {
+    return openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Unlinks `path` if it is there; for clean-up on a path whose error is already being reported. */
 export function removeQuietly(path: string): void {
   try {
