@@ -145,7 +145,8 @@ describe("examples/kubernetes", () => {
 
     const health = obj(config["health_checks"], "health_checks");
     assert.equal(health["listener_enabled"], true);
-    assert.equal(health["bind_address"], "0.0.0.0", "the kubelet probes the pod IP");
+    // The kubelet probes the pod IP: no bind_address (every interface) or a wildcard, never loopback.
+    assert.ok([undefined, "0.0.0.0", "::"].includes(health["bind_address"] as string | undefined), `bind_address ${String(health["bind_address"])}: the kubelet probes the pod IP`);
     const probe = (name: string) => obj(obj(sidecar[name], name)["httpGet"], `${name}.httpGet`);
     for (const name of ["startupProbe", "readinessProbe"]) assert.deepEqual(probe(name), { path: health["readiness_path"], port: health["bind_port"] });
     assert.deepEqual(probe("livenessProbe"), { path: health["liveness_path"], port: health["bind_port"] });
