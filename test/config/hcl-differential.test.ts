@@ -19,7 +19,8 @@ import {
 import { configSchema } from "../../src/sidecar/config/schema.js";
 import { hclShapeOf } from "../../src/sidecar/config/section-fields.js";
 
-const CORPUS = join(dirname(fileURLToPath(import.meta.url)), "../fixtures/hcl-corpus");
+/** HCL_CORPUS points the test at another directory, e.g. a larger generated one. */
+const CORPUS = process.env["HCL_CORPUS"] ?? join(dirname(fileURLToPath(import.meta.url)), "../fixtures/hcl-corpus");
 const ORACLE =
   process.env["HCL_ORACLE"] ?? join(process.env["INTEROP_BIN"] ?? join(homedir(), ".cache/spiffe-sidecar/interop/bin"), "hcl-oracle");
 

@@ -1,7 +1,7 @@
 import { isAlias, isScalar, type Document, type LineCounter, type Node } from "yaml";
 import type { ConfigHost } from "./config-host.js";
 import { ConfigError, type SourcePosition } from "./config-error.js";
-import type { HclLiteral } from "./hcl/hcl-parser.js";
+import type { HclLiteral } from "./hcl/index.js";
 
 /**
  * State common to the readers of one configuration document: where each key was found, so

@@ -1,6 +1,6 @@
 import { isMap, isScalar, isSeq, type Node, type Scalar } from "yaml";
 import { quote } from "./config-error.js";
-import type { FieldShape } from "./hcl/hcl-decode.js";
+import type { FieldShape } from "./hcl/index.js";
 import type { ReadContext } from "./read-context.js";
 import { formatDuration } from "../../text/duration.js";
 import {

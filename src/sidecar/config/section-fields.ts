@@ -2,7 +2,7 @@ import { isMap, isScalar, isSeq, type Node, type Pair } from "yaml";
 import { closestMatch } from "../../text/closest-match.js";
 import { quote } from "./config-error.js";
 import type { ReadContext } from "./read-context.js";
-import type { FieldShape, StructShape } from "./hcl/hcl-decode.js";
+import type { FieldShape, StructShape } from "./hcl/index.js";
 import { describeNode, type Field, type Schema, type SchemaValues } from "./schema-fields.js";
 
 function defaultsOf<S extends Schema>(schema: S): SchemaValues<S> {

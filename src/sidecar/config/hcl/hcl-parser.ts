@@ -49,7 +49,7 @@ export type HclNode = HclValue | HclItem | HclObjectList;
 /** Thrown inside the parser for hcl's `errEofToken`, which ends a list of items without an error. */
 const END_OF_FILE = Symbol("end of file");
 
-export function literalOf(token: HclToken): HclLiteral {
+function literalOf(token: HclToken): HclLiteral {
   if (token.type === "STRING") {
     const unquoted = unquoteHcl(token.text);
     if (!unquoted.ok) throw new HclSyntaxError(unquoted.error, token.offset);

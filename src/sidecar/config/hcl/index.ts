@@ -1,11 +1,5 @@
-export {
-  decodeHcl,
-  type DecodedEntry,
-  type DecodedMap,
-  type DecodedValue,
-  type FieldShape,
-  type StructShape,
-} from "./hcl-decode.js";
+export type { DecodedMap, DecodedValue, FieldShape, StructShape } from "./hcl-decode.js";
 export { HclDecodeError, HclSyntaxError } from "./hcl-errors.js";
+export type { HclLiteral } from "./hcl-parser.js";
 export { hclSourceText, readHclConfig, type HclConfigDocument } from "./read-hcl.js";
-export { hclAsYaml, lineCounterOf, type HclAsYaml } from "./yaml-nodes.js";
+export { hclAsYaml, lineCounterOf } from "./yaml-nodes.js";
