@@ -87,8 +87,10 @@ describe("parseConfig reads spiffe-helper's helper.conf (HCL v1)", () => {
 
   it("refuses jwt_svids written as a block, which hcl v1 splits into one entry per key", () => {
     const text = `${X509}jwt_svids {\n  jwt_audience = "db"\n  jwt_svid_file_name = "db.token"\n}\n`;
-    refuses(text, "helper.conf", /^helper\.conf:4:1: jwt_svids: is written as a block, .*; write a list of objects: jwt_svids = \[\{/);
+    refuses(text, "helper.conf", /^helper\.conf:4:1: jwt_svids: is written as a block, .*; write it in HCL as a list of objects: jwt_svids = \[\{/);
     assert.equal(parse(`${X509}jwt_svids {}\n`).jwtSvids.length, 0);
+    const json = '{"svid_file_name": "s.pem", "jwt_svids": [{"jwt_audience": "a", "jwt_svid_file_name": "t"}]}';
+    refuses(json, "helper.conf", /^helper\.conf:1:\d+: jwt_svids: is a list of objects in JSON, .*one entry per key/);
   });
 
   it("refuses unknown keys with the nearest valid key and its position, as for YAML", () => {

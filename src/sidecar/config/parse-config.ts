@@ -117,19 +117,21 @@ function hclError(error: HclSyntaxError | HclDecodeError, text: string, sourceNa
 }
 
 /**
- * `jwt_svids { jwt_audience = "a" ... }` decodes, in hcl v1, to one entry per key, each missing
- * the others, so spiffe-helper refuses it for a missing jwt_audience. Said here with the fix.
+ * `jwt_svids { jwt_audience = "a" ... }`, and a list of objects in hcl's JSON flavour, decode in
+ * hcl v1 to one entry per key, each missing the others, so spiffe-helper refuses them for a
+ * missing jwt_audience. Said here with the fix.
  */
-function refuseSplitBlocks({ decoded, text }: HclConfigDocument, sourceName: string): void {
+function refuseSplitBlocks({ decoded, text, flavour }: HclConfigDocument, sourceName: string): void {
   for (const entry of decoded.entries) {
     if (entry.value?.kind !== "list" || !entry.value.splitBlock) continue;
     const { line, col } = lineCounterOf(text).linePos(entry.keyOffset);
+    const written = flavour === "json" ? "is a list of objects in JSON" : "is written as a block";
     throw new ConfigError({
       file: sourceName,
       key: entry.key,
       position: { line, column: col },
-      problem: "is written as a block, which HCL v1 (and so spiffe-helper) reads as one entry per key inside it",
-      fix: `write a list of objects: ${entry.key} = [{ jwt_audience = "...", jwt_svid_file_name = "..." }]`,
+      problem: `${written}, which HCL v1 (and so spiffe-helper) reads as one entry per key inside it`,
+      fix: `write it in HCL as a list of objects: ${entry.key} = [{ jwt_audience = "...", jwt_svid_file_name = "..." }]`,
     });
   }
 }
