@@ -130,17 +130,18 @@ describe("examples/mtls: server.mjs and client.mjs with the example's agent and 
 
   it("the README's request loop: no request fails across rotations of both SVIDs", async (t) => {
     const dir = await scratchDir(t);
-    // The example's agent with 2 s SVIDs (rotated about every second) instead of 20 s, so a short loop spans several.
-    const socket = await startAgent(t, dir, "agent.yaml", (text) => text.replace(/^x509_ttl: 20s/m, "x509_ttl: 2s"));
+    // The example's agent with 8 s SVIDs (rotated every ~4 s) instead of 20 s, so a 10 s loop
+    // spans a rotation; 4 s is the margin a rotation has to reach both programs on a busy machine.
+    const socket = await startAgent(t, dir, "agent.yaml", (text) => text.replace(/^x509_ttl: 20s/m, "x509_ttl: 8s"));
     const server = await startServer(t, dir, socket, "mtls");
     const { path: clientConfig, certDir: clientDir } = await exampleConfig(dir, "client", socket);
     spawnSidecar(t, ["run", "-c", clientConfig]);
-    const loop = await runClient({ CERT_DIR: clientDir, SERVER_URL: server.url, COUNT: "12", INTERVAL_MS: "300", WAIT_MS: "60000" });
+    const loop = await runClient({ CERT_DIR: clientDir, SERVER_URL: server.url, COUNT: "20", INTERVAL_MS: "500", WAIT_MS: "60000" });
     assert.equal(loop.code, 0, loop.stdout + loop.stderr);
     const serials = new Set(loop.stdout.match(/\(serial [0-9a-f]+\)/g));
-    assert.equal(loop.stdout.match(/^\[client\] 200 /gm)?.length, 12, loop.stdout);
+    assert.equal(loop.stdout.match(/^\[client\] 200 /gm)?.length, 20, loop.stdout);
     assert.ok(serials.size >= 2, `the loop saw one server SVID only; no rotation happened during it:\n${loop.stdout}`);
-    console.log(`example mtls, loop: 12 requests, 0 failed, ${serials.size} server SVIDs seen`);
+    console.log(`example mtls, loop: 20 requests, 0 failed, ${serials.size} server SVIDs seen`);
   });
 
   it("client.mjs and server.mjs say in one line, without a stack trace, that an SVID written by `once` has expired", async (t) => {
