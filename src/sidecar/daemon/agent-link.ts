@@ -33,9 +33,9 @@ export class AgentLink {
       return;
     }
     if (this.#lostAtMs === undefined) return;
-    const downSeconds = Number(((this.#monotonicMs() - this.#lostAtMs) / 1000).toFixed(1));
+    const downSeconds = ((this.#monotonicMs() - this.#lostAtMs) / 1000).toFixed(1);
     this.#lostAtMs = undefined;
-    this.#logger.info({ agent: target, downSeconds }, `the Workload API agent is back after ${downSeconds} s`);
+    this.#logger.info({ agent: target, downSeconds: Number(downSeconds) }, `the Workload API agent is back after ${downSeconds} s`);
   }
 
   /**
