@@ -258,8 +258,8 @@ describe("ChildSupervisor start-up grace, on-renewal and process group", () => {
     assert.equal(supervisor.renew(undefined), "started");
     await waitFor("the second exit", async () => ((await starts(countFile)) === 2 && supervisor.state === "waiting" ? true : undefined));
     assert.equal(supervisor.renew("SIGHUP"), "started", "a signal cannot reach an exited child: it is started instead");
-    await waitFor("the third run", async () => ((await starts(countFile)) === 3 ? true : undefined));
-    assert.equal(await supervisor.stop(), 0);
+    await waitFor("the third exit", async () => ((await starts(countFile)) === 3 && supervisor.state === "waiting" ? true : undefined));
+    assert.equal(await supervisor.stop(), 0, "the last run's status");
     assert.equal(supervisor.restarts, 2);
   });
 

@@ -55,6 +55,8 @@ export function startWatchdog(
     watchdog = spawn(WATCHDOG_SHELL, ["-c", WATCHDOG_SCRIPT, "spiffe-sidecar-watchdog", String(pgid), tenths], {
       stdio: ["pipe", "ignore", "ignore"],
       detached: true,
+      // Its own PATH: `sleep` must be found whatever the sidecar's environment holds.
+      env: { PATH: "/usr/bin:/bin" },
     });
   } catch (error: unknown) {
     onUnavailable(error instanceof Error ? error : new Error(String(error)));
