@@ -14,6 +14,7 @@ import { WorkloadApiError, workloadApiErrorFromStatus } from "./errors.js";
  * | `connecting`        | no message within the first-response timeout            | `backoff`    |
  * | `connecting`/`open` | the call ends: retryable status, or the server ended it | `backoff`    |
  * | `backoff`           | the delay elapsed, or `retryNow()`; a new call is opened | `connecting` |
+ * | `open`              | `restart()`: the call is replaced by a new one           | `open`       |
  * | `connecting`/`open` | InvalidArgument or Unimplemented, before any good update | `failed`     |
  * | `connecting`/`open` | InvalidArgument or Unimplemented, after a good update   | `backoff`    |
  * | any but `failed`    | `close()`                                               | `stopped`    |
@@ -129,9 +130,11 @@ export class WatchStream<Raw, T> implements Watch {
       this.retryNow();
       return;
     }
-    if (this.#state !== "connecting" && this.#state !== "open") return;
+    // A call still connecting brings the full state with its first message anyway.
+    if (this.#state !== "open") return;
     this.#dropAttempt();
-    this.#connect();
+    // Still "open": the agent is there, and a state change would read as a lost connection.
+    this.#connect({ keepState: true });
   }
 
   start(): this {
@@ -162,9 +165,9 @@ export class WatchStream<Raw, T> implements Watch {
     this.#options.handlers.onStateChange?.(state);
   }
 
-  #connect(): void {
+  #connect(options: { keepState?: boolean } = {}): void {
     this.#timer = undefined;
-    this.#setState("connecting");
+    if (options.keepState !== true) this.#setState("connecting");
     const call = this.#options.open();
     const attempt: Attempt<Raw> = { call, status: undefined, ended: false };
     this.#attempt = attempt;

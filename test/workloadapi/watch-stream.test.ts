@@ -268,6 +268,21 @@ describe("WatchStream over a real Unix socket", () => {
     await events.waitFor(update("now"), "the update of the call retryNow() opened");
   });
 
+  it("restart() replaces an open call with a new one for the full state, without leaving `open`", async () => {
+    agent.handlers.fetchX509Svid = (call) => call.write(message(`call-${agent.callsTo("fetchX509Svid").length}`));
+    const { events, stream } = watch();
+    await events.waitFor(update("call-1"), "the first call's state");
+    const from = events.entries.length;
+    stream.restart();
+    await events.waitFor(update("call-2"), "the second call's state", { from });
+    assert.deepEqual(
+      events.entries.slice(from).map((e) => e.kind),
+      ["update"],
+      "no state change and no error: the cancelled call was ours",
+    );
+    assert.equal(stream.state, "open");
+  });
+
   it("stops on Unimplemented", async () => {
     agent.handlers.fetchX509Svid = (call) => endStream(call, Status.UNIMPLEMENTED, "not here");
     const { events, stream } = watch();
