@@ -157,14 +157,13 @@ export function heredocValue(token: string): string {
   return lines.map((line, index) => (index === lines.length - 1 ? "" : line.slice(prefix.length))).join("\n");
 }
 
-/** Go's `strings.EqualFold` for keys: rune by rune simple folding, so `\u212a` (Kelvin) matches `k`. */
-export function equalFold(left: string, right: string): boolean {
-  if (left === right) return true;
-  const fold = (text: string): string[] =>
-    Array.from(text, (char) => (char === "\u212a" ? "k" : char === "\u017f" ? "s" : foldRune(char)));
-  const leftRunes = fold(left);
-  const rightRunes = fold(right);
-  return leftRunes.length === rightRunes.length && leftRunes.every((rune, index) => rune === rightRunes[index]);
+/**
+ * A key as Go's `strings.EqualFold` compares it: two keys fold equal exactly when their
+ * folded forms are the same string (`\u212a`, the Kelvin sign, folds to `k`; `\u017f` to `s`).
+ */
+export function foldKey(key: string): string {
+  if (/^[\x00-\x7f]*$/.test(key)) return key.toLowerCase();
+  return Array.from(key, (char) => (char === "\u212a" ? "k" : char === "\u017f" ? "s" : foldRune(char))).join("");
 }
 
 function foldRune(char: string): string {

@@ -1,4 +1,4 @@
-import { equalFold, parseGoInt } from "./go-values.js";
+import { foldKey, parseGoInt } from "./go-values.js";
 import { HclDecodeError } from "./hcl-errors.js";
 import type { HclItem, HclKey, HclLiteral, HclNode, HclObject, HclObjectList } from "./hcl-parser.js";
 
@@ -155,12 +155,17 @@ function expandObject(node: HclNode, element: FieldShape): HclNode {
   return { kind: "item", keys: [first], offset: node.offset, value };
 }
 
-function filterItems(list: HclObjectList, field: string): MatchedItem[] {
-  return list.items.flatMap((item) => {
+/** The items of a list by their folded first key, in order: hcl's `ObjectList.Filter` for every key at once. */
+function itemsByFirstKey(list: HclObjectList): Map<string, MatchedItem[]> {
+  const byKey = new Map<string, MatchedItem[]>();
+  for (const item of list.items) {
     const [first, ...rest] = item.keys;
-    if (first === undefined || !equalFold(first.name, field)) return [];
-    return [{ ...item, keys: rest, matchedKey: first }];
-  });
+    if (first === undefined) continue;
+    const folded = foldKey(first.name);
+    const matched: MatchedItem = { ...item, keys: rest, matchedKey: first };
+    byKey.set(folded, [...(byKey.get(folded) ?? []), matched]);
+  }
+  return byKey;
 }
 
 /** The keys hcl v1 puts in `unusedKeyPositions` before fields claim theirs: IDENT and JSON keys. */
@@ -175,13 +180,12 @@ function candidateUnusedKeys(list: HclObjectList): Set<string> {
 }
 
 /** Every first key no field claims, quoted ones included, with where it was first written. */
-function unclaimedKeys(list: HclObjectList, fields: StructShape): Map<string, number> {
+function unclaimedKeys(byFirstKey: ReadonlyMap<string, readonly MatchedItem[]>, fields: StructShape) {
+  const foldedFields = new Set(Object.keys(fields).map(foldKey));
   const unclaimed = new Map<string, number>();
-  for (const { keys } of list.items) {
-    const first = keys[0];
-    if (first === undefined || unclaimed.has(first.name)) continue;
-    const claimed = Object.keys(fields).some((field) => equalFold(first.name, field));
-    if (!claimed) unclaimed.set(first.name, first.token.offset);
+  for (const [folded, items] of byFirstKey) {
+    if (foldedFields.has(folded)) continue;
+    for (const { matchedKey: key } of items) if (!unclaimed.has(key.name)) unclaimed.set(key.name, key.token.offset);
   }
   return unclaimed;
 }
@@ -211,14 +215,15 @@ function decodeStruct(
   previous: DecodedValue | undefined,
 ): DecodedMap {
   const list = structItems(name, start);
+  const byFirstKey = itemsByFirstKey(list);
   const unused = candidateUnusedKeys(list);
   const entries = new Map<string, DecodedEntry>();
   if (previous?.kind === "map") for (const entry of previous.entries) entries.set(entry.key, entry);
   for (const [field, shape] of Object.entries(fields)) {
-    const matches = filterItems(list, field);
+    const matches = byFirstKey.get(foldKey(field)) ?? [];
     const last = matches[matches.length - 1];
     if (last === undefined) continue;
-    for (const key of unused) if (equalFold(key, field)) unused.delete(key);
+    for (const key of unused) if (foldKey(key) === foldKey(field)) unused.delete(key);
     const path = childName(name, field);
     let value = entries.get(field)?.value;
     const prefixed = matches.filter((match) => match.keys.length > 0);
@@ -228,7 +233,7 @@ function decodeStruct(
     }
     entries.set(field, { key: field, keyOffset: last.matchedKey.token.offset, value });
   }
-  for (const [key, keyOffset] of unclaimedKeys(list, fields)) {
+  for (const [key, keyOffset] of unclaimedKeys(byFirstKey, fields)) {
     if (!entries.has(key)) entries.set(key, { key, keyOffset, value: undefined });
   }
   return {
