@@ -26,7 +26,8 @@ export class WorkloadApiError extends SpiffeSidecarError {
 
   /**
    * InvalidArgument means our request is wrong (e.g. the security header) and Unimplemented that
-   * the server lacks the RPC: retrying cannot help, so report them (Workload Endpoint Appendix A).
+   * the server lacks the RPC: retrying cannot help, so report them (Workload Endpoint Appendix A);
+   * only a watch that has already delivered retries them, at its longest delay (issue 13 item 13).
    * Everything else is retried with backoff, including a CANCELLED we did not ask for (grpc-js
    * shows a server shutdown that way) and PermissionDenied (an agent may be eventually consistent).
    */
