@@ -190,3 +190,43 @@ describe("health on a failed write", () => {
     await waitFor("readiness after the retried write", async () => ((await probe(url, "/ready")).status === 200 ? true : undefined));
   });
 });
+
+describe("operator log lines (issue 12 item 5)", { concurrency: 2 }, () => {
+  it("a new SVID names its SPIFFE ID, serial and notAfter; a CA-only change says 'X.509 bundle changed'", async (t) => {
+    const where = await scratch(t);
+    const agent = await startAgent(t, where, { x509TtlSeconds: 600 });
+    const config = await writeConfig(where, { ...baseConfig(agent, where), ...X509_FILES });
+    const sidecar = runSidecar(t, config);
+    const [first] = await sidecar.waitForLog("the first write", isUpdate);
+    const issued = agent.snapshot().svids[0];
+    assert.equal(first?.["spiffe_id"], "spiffe://example.org/app");
+    assert.equal(first?.["serial"], issued?.serialHex);
+    assert.equal(first?.["not_after"], issued?.notAfter.toISOString());
+
+    // The first step of a CA rotation publishes the new CA beside the old one, SVID unchanged;
+    // the later steps wait out the SVID's 600 s lifetime, so the rotation ends with the agent.
+    const rotation = agent.rotateCa();
+    const [bundleOnly] = await sidecar.waitForLog("a bundle-only update", (line) => isUpdate(line) && line.cause === "X.509 bundle changed");
+    assert.deepEqual(bundleOnly?.changed, [where.cert(X509_FILES.svid_bundle_file_name)]);
+    assert.equal(bundleOnly?.["spiffe_id"], undefined, "an unchanged SVID is not named as if it were new");
+    await agent.stop();
+    await rotation;
+  });
+
+  it("one error line when the SVID on disk expires with no valid successor", async (t) => {
+    const where = await scratch(t);
+    const agent = await startAgent(t, where, { x509TtlSeconds: 600 });
+    const config = await writeConfig(where, { ...baseConfig(agent, where), ...X509_FILES });
+    const sidecar = runSidecar(t, config);
+    await sidecar.waitForLog("the first write", isUpdate);
+    // A 2 s SVID is written, then every later one is broken: the written one runs out.
+    await agent.update({ x509TtlSeconds: 2 });
+    const serial = agent.snapshot().svids[0]?.serialHex;
+    await agent.setFault({ kind: "mismatched-key" });
+    await sidecar.waitForLog("the short SVID's write", (line) => isUpdate(line) && line["serial"] === serial);
+    const isExpiry = (line: LogLine): boolean => line.level === "error" && String(line.msg).startsWith("the X.509-SVID on disk has expired");
+    const [expiry] = await sidecar.waitForLog("the expiry line", isExpiry);
+    assert.equal(expiry?.["serial"], serial);
+    assert.equal(sidecar.count(isExpiry), 1);
+  });
+});
