@@ -84,6 +84,8 @@ describe("one-shot mode", () => {
       const sidecar = spawnSidecar(t, args(config));
       assert.deepEqual(await sidecar.exited, { code: 0, signal: null }, sidecar.tail());
       assert.ok(sidecar.logs.some((line) => line.msg === "spiffe-sidecar exiting: every output is written"));
+      // Closing our own streams at exit is not agent loss, and must not read as one.
+      assert.ok(!sidecar.logs.some((line) => typeof line.msg === "string" && line.msg.startsWith("lost the Workload API agent")), sidecar.tail());
       await assertAllValid(where);
     });
   }

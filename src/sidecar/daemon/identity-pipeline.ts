@@ -325,6 +325,8 @@ export class IdentityPipeline {
   }
 
   #onStreamState(state: WatchState): void {
+    // Our own close at stop is not the agent going away: saying so would mislead an operator.
+    if (this.#stopped) return;
     const connected = this.#watches.some((watch) => watch.state === "open") || state === "open";
     this.#link.setConnected(connected, this.#config.agentAddress);
   }
