@@ -58,4 +58,5 @@ else
   echo "interop: built spiffe-helper ${HELPER_VERSION} in $(( $(date +%s) - helper_started ))s"
 fi
 INTEROP_BIN="$bin_dir" "$(dirname "${BASH_SOURCE[0]}")/build-hcl-oracle.sh"
+INTEROP_BIN="$bin_dir" "$(dirname "${BASH_SOURCE[0]}")/build-go-spiffe-peer.sh"
 echo "interop: tools ready in $bin_dir ($(( $(date +%s) - started ))s)"
