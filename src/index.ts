@@ -3,3 +3,4 @@
 export * from "./spiffe/index.js";
 export * from "./workloadapi/index.js";
 export * from "./tls/index.js";
+export * from "./http/index.js";

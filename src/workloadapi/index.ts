@@ -38,8 +38,22 @@ export {
   WorkloadSourceError,
   type GrpcStatusName,
 } from "./errors.js";
-export { JwtSource, type FetchJwtSvidOptions } from "./jwt-source.js";
-export { type SourceEvents, type SourceOptions } from "./source-base.js";
+export { BundleSource, type WorkloadBundles } from "./bundle-source.js";
+export { JwtSource, type FetchJwtSvidOptions, type JwtSourceOptions, type JwtSvidPicker } from "./jwt-source.js";
+export { JwtSvidCache, type JwtSvidCacheOptions, type JwtSvidFetcher } from "./jwt-svid-cache.js";
+export {
+  isJwtSvidRefusal,
+  localJwtSvidValidator,
+  workloadApiJwtSvidValidator,
+  type JwtSvidValidator,
+} from "./jwt-validator.js";
+export {
+  SourceNotReadyError,
+  WorkloadSource,
+  type SourceEvents,
+  type SourceHealth,
+  type SourceOptions,
+} from "./source-base.js";
 export {
   DEFAULT_FIRST_RESPONSE_TIMEOUT_MS,
   WatchStream,
@@ -48,4 +62,4 @@ export {
   type WatchState,
   type WatchStreamOptions,
 } from "./watch-stream.js";
-export { X509Source } from "./x509-source.js";
+export { X509Source, type X509SourceOptions, type X509SvidPicker } from "./x509-source.js";

@@ -3,9 +3,25 @@ import { validateJwtSvid } from "../spiffe/jwt-svid.js";
 import type { JwtSvid } from "../spiffe/jwt-svid.js";
 import type { SpiffeId, TrustDomain } from "../spiffe/spiffe-id.js";
 import { WorkloadSourceError } from "./errors.js";
+import { JwtSvidCache } from "./jwt-svid-cache.js";
 import { WorkloadSource } from "./source-base.js";
 import type { SourceOptions } from "./source-base.js";
 import type { Watch, WatchHandlers } from "./watch-stream.js";
+
+/**
+ * Chooses one JWT-SVID among those the agent returned (never empty): a hint, or a function
+ * (go-spiffe's `WithDefaultJWTSVIDPicker`). A function returning `undefined` fails the fetch.
+ */
+export type JwtSvidPicker = string | ((svids: readonly JwtSvid[]) => JwtSvid | undefined);
+
+/** What `JwtSource.create` accepts: where the agent is, how long to wait, and the default SVID. */
+export interface JwtSourceOptions extends SourceOptions {
+  /**
+   * Which token `fetchJwtSvid` returns when neither `spiffeId` nor `picker` is passed.
+   * @default the first the agent returns
+   */
+  readonly picker?: JwtSvidPicker;
+}
 
 export interface FetchJwtSvidOptions {
   /** The audience the token is for: spiffe-helper's `jwt_audience`. */
@@ -14,6 +30,8 @@ export interface FetchJwtSvidOptions {
   readonly extraAudiences?: readonly string[];
   /** Which identity, when the workload holds several. @default the first the agent returns */
   readonly spiffeId?: string | SpiffeId;
+  /** Picks among the tokens of every identity (ignored with `spiffeId`). @default the source's `picker` */
+  readonly picker?: JwtSvidPicker;
   readonly signal?: AbortSignal;
   /**
    * The instant the token is validated at.
@@ -28,14 +46,21 @@ export interface FetchJwtSvidOptions {
  * be handed to `validateJwtSvid` for tokens from peers.
  */
 export class JwtSource extends WorkloadSource<JwtBundleSet> implements JwtBundleSource {
-  private constructor(options: SourceOptions) {
+  readonly #picker: JwtSvidPicker | undefined;
+  readonly #cache = new JwtSvidCache(this);
+
+  private constructor(options: JwtSourceOptions) {
     super("JwtSource", options);
+    this.#picker = options.picker;
   }
 
-  /** Connects and resolves once the first valid set of JWT bundles has arrived. */
-  static async create(options: SourceOptions = {}): Promise<JwtSource> {
+  /**
+   * Connects and resolves once the first valid set of JWT bundles has arrived; rejects with a
+   * `SourceNotReadyError` after `timeoutMs`, or when `signal` aborts or the agent refuses for good.
+   */
+  static async create(options: JwtSourceOptions = {}): Promise<JwtSource> {
     const source = new JwtSource(options);
-    await source.start(options.signal);
+    await source.start(options.signal, options.timeoutMs);
     return source;
   }
 
@@ -43,6 +68,12 @@ export class JwtSource extends WorkloadSource<JwtBundleSet> implements JwtBundle
     return this.client.watchJwtBundles(handlers);
   }
 
+  /** JWT bundles do not expire; tokens carry their own `exp`. */
+  protected expiryOf(): Date | undefined {
+    return undefined;
+  }
+
+  /** The JWT bundle of `trustDomain` (own or federated); `undefined` means untrusted. */
   getJwtBundle(trustDomain: TrustDomain): JwtBundle | undefined {
     return this.current().get(trustDomain);
   }
@@ -66,7 +97,7 @@ export class JwtSource extends WorkloadSource<JwtBundleSet> implements JwtBundle
       ...(options.spiffeId === undefined ? {} : { spiffeId: options.spiffeId }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
-    const svid = svids[0];
+    const svid = options.spiffeId === undefined ? pickJwtSvid(svids, options.picker ?? this.#picker) : svids[0];
     // fetchJwtSvids never resolves to an empty list; the guard satisfies the type checker.
     if (svid === undefined) throw new WorkloadSourceError("the agent returned no JWT-SVID");
     await validateJwtSvid(svid.token, this, {
@@ -75,4 +106,30 @@ export class JwtSource extends WorkloadSource<JwtBundleSet> implements JwtBundle
     });
     return svid;
   }
+
+  /**
+   * Like `fetchJwtSvid`, but a token is reused for the same audiences and identity (or hint)
+   * until half of its lifetime has passed, as SPIRE's own agents refresh them.
+   */
+  getJwtSvid(options: FetchJwtSvidOptions): Promise<JwtSvid> {
+    return this.#cache.get(options);
+  }
+}
+
+/** The token a picker chooses; without one the first. Throws when a hint matches none. */
+function pickJwtSvid(svids: readonly JwtSvid[], picker: JwtSvidPicker | undefined): JwtSvid | undefined {
+  if (typeof picker === "function") {
+    const picked = picker(svids);
+    if (picked === undefined) throw new WorkloadSourceError(`the JWT-SVID picker chose none of the ${svids.length} tokens the agent returned`);
+    return picked;
+  }
+  if (picker === undefined || picker === "") return svids[0];
+  const match = svids.find((svid) => svid.hint === picker);
+  if (match === undefined) {
+    const hints = svids.map((svid) => JSON.stringify(svid.hint)).filter((hint) => hint !== '""');
+    throw new WorkloadSourceError(
+      `no JWT-SVID with hint ${JSON.stringify(picker)}; the agent sent ${hints.length === 0 ? "no hints" : `hints ${hints.join(", ")}`}`,
+    );
+  }
+  return match;
 }

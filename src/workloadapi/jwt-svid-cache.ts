@@ -1,0 +1,78 @@
+import type { JwtSvid } from "../spiffe/jwt-svid.js";
+import type { FetchJwtSvidOptions } from "./jwt-source.js";
+
+/** What a cache fetches through: a `JwtSource`, or anything with its `fetchJwtSvid`. */
+export interface JwtSvidFetcher {
+  fetchJwtSvid(options: FetchJwtSvidOptions): Promise<JwtSvid>;
+}
+
+export interface JwtSvidCacheOptions {
+  /**
+   * The clock that decides when a token is due for renewal.
+   * @default () => new Date()
+   */
+  readonly now?: () => Date;
+}
+
+interface Entry {
+  readonly svid: Promise<JwtSvid>;
+  /** Undefined while the fetch is in flight. */
+  renewAt: number | undefined;
+}
+
+/**
+ * JWT-SVIDs cached per (audience set, identity, hint) until half of each token's lifetime has
+ * passed, so a caller can ask on every request. Concurrent asks for one key share one fetch;
+ * a failed fetch is not cached. A picker function is not part of the key: pass `hint` or
+ * `spiffeId` to tell identities apart.
+ */
+export class JwtSvidCache {
+  readonly #fetcher: JwtSvidFetcher;
+  readonly #now: () => Date;
+  readonly #entries = new Map<string, Entry>();
+
+  constructor(fetcher: JwtSvidFetcher, options: JwtSvidCacheOptions = {}) {
+    this.#fetcher = fetcher;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /** A cached token for these options, or a fresh one once the cached one is past its half-life. */
+  get(options: FetchJwtSvidOptions): Promise<JwtSvid> {
+    const key = cacheKey(options);
+    const cached = this.#entries.get(key);
+    if (cached !== undefined && (cached.renewAt === undefined || this.#now().getTime() < cached.renewAt)) {
+      return cached.svid;
+    }
+    const fetchedAt = this.#now().getTime();
+    const svid = this.#fetcher.fetchJwtSvid(options);
+    const entry: Entry = { svid, renewAt: undefined };
+    this.#entries.set(key, entry);
+    svid.then(
+      (value) => {
+        // The token's own iat when it has one: an agent may hand out a token it minted earlier.
+        const issuedAt = value.issuedAt?.getTime() ?? fetchedAt;
+        entry.renewAt = issuedAt + (value.expiry.getTime() - issuedAt) / 2;
+      },
+      () => {
+        if (this.#entries.get(key) === entry) this.#entries.delete(key);
+      },
+    );
+    return svid;
+  }
+
+  /** Forgets every token, e.g. after the workload's identities changed. */
+  clear(): void {
+    this.#entries.clear();
+  }
+
+  /** How many keys hold a token or a fetch in flight. */
+  get size(): number {
+    return this.#entries.size;
+  }
+}
+
+function cacheKey(options: FetchJwtSvidOptions): string {
+  const audiences = [...new Set([options.audience, ...(options.extraAudiences ?? [])])].sort();
+  const hint = typeof options.picker === "string" ? options.picker : "";
+  return JSON.stringify([audiences, options.spiffeId?.toString() ?? "", hint]);
+}
