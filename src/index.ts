@@ -4,3 +4,4 @@ export * from "./spiffe/index.js";
 export * from "./workloadapi/index.js";
 export * from "./tls/index.js";
 export * from "./http/index.js";
+export * from "./federation/index.js";
