@@ -38,7 +38,7 @@ describe("sources against the fake agent", () => {
   ] as const) {
     it(`${name}: create({ timeoutMs }) on a missing socket rejects naming the socket and the last problem`, async (t) => {
       const socketPath = join(await tempDir(t), "nobody.sock");
-      const pending = create({ address: `unix://${socketPath}`, backoff: FAST_BACKOFF, timeoutMs: 500 });
+      const pending: Promise<unknown> = create({ address: `unix://${socketPath}`, backoff: FAST_BACKOFF, timeoutMs: 500 });
       await assert.rejects(within(pending, "the deadline", READY_MS), (error: unknown) => {
         assert.ok(error instanceof SourceNotReadyError, String(error));
         assert.equal(error.code, "ERR_SOURCE_NOT_READY");
