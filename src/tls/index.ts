@@ -24,3 +24,19 @@ export {
   type SpiffeTlsContextOptions,
 } from "./spiffe-tls-context.js";
 export { bearerToken, readJwtBundleFile, validateBearerJwtSvid, type BearerJwtSvidOptions } from "./bearer-jwt.js";
+export { authorizeAny, authorizeId, authorizeMatching, authorizeMemberOf, authorizeOneOf } from "./authorizers.js";
+export {
+  createMtlsServer,
+  createMtlsWebServer,
+  createTlsServer,
+  mtlsClientOptions,
+  mtlsWebClientOptions,
+  peerSpiffeId,
+  tlsClientOptions,
+  type SourceServerOptions,
+  type SpiffeTlsSource,
+  type TlsBundleSource,
+  type UpdatingSource,
+  type WebIdentity,
+  type X509SvidSource,
+} from "./source-tls.js";

@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import { describe, it, type TestContext } from "node:test";
+import type { TLSSocket, TlsOptions } from "node:tls";
+import {
+  authorizeAny,
+  authorizeId,
+  authorizeMatching,
+  authorizeMemberOf,
+  authorizeOneOf,
+} from "../../src/tls/authorizers.js";
+import { PeerAuthenticationError } from "../../src/tls/errors.js";
+import {
+  createMtlsServer,
+  createMtlsWebServer,
+  createTlsServer,
+  mtlsClientOptions,
+  mtlsWebClientOptions,
+  peerSpiffeId,
+  tlsClientOptions,
+} from "../../src/tls/source-tls.js";
+import { parseSpiffeId } from "../../src/spiffe/spiffe-id.js";
+import { agentFor, as, fetchOnce, listenOn, sourceOf, webIdentity } from "./source-support.js";
+
+/** An https server answering each request with the client's SPIFFE ID; counts the requests it served. */
+function whoAmI(): { create: (options: TlsOptions) => HttpsServer; served: () => number } {
+  let served = 0;
+  return {
+    create: (options) =>
+      createHttpsServer(options, (request, response) => {
+        served++;
+        response.end(peerSpiffeId(request.socket as TLSSocket)?.toString() ?? "anonymous");
+      }),
+    served: () => served,
+  };
+}
+
+async function exampleOrg(t: TestContext) {
+  const agent = await agentFor(t, "example.org", ["server", "client", "intruder"]);
+  return sourceOf(t, agent);
+}
+
+describe("authorizers", () => {
+  const id = parseSpiffeId("spiffe://example.org/billing/api");
+  it("allow what go-spiffe's Authorize* allow, and say the rule", () => {
+    assert.equal(authorizeAny().allows(id), true);
+    assert.equal(authorizeId("spiffe://example.org/billing/api").allows(id), true);
+    assert.equal(authorizeId("spiffe://example.org/billing").allows(id), false);
+    assert.equal(authorizeOneOf("spiffe://example.org/a", id).allows(id), true);
+    assert.equal(authorizeOneOf().allows(id), false);
+    assert.equal(authorizeMemberOf("example.org").allows(id), true);
+    assert.equal(authorizeMemberOf("other.org").allows(id), false);
+    assert.equal(authorizeMatching((peer) => peer.path.startsWith("/billing/"), "path under /billing/").allows(id), true);
+    assert.equal(authorizeOneOf("spiffe://example.org/a", "spiffe://example.org/b").description, 'the rule "one of [spiffe://example.org/a, spiffe://example.org/b]"');
+    assert.equal(authorizeMemberOf("other.org").description, 'the rule "member of trust domain other.org"');
+    assert.throws(() => authorizeId("https://example.org/x"), /scheme|spiffe/i);
+  });
+});
+
+describe("TLS from an X509Source", () => {
+  it("mTLS both ways: each side sees the other's SPIFFE ID", async (t) => {
+    const source = await exampleOrg(t);
+    const { create } = whoAmI();
+    const port = await listenOn(t, createMtlsServer(as(source, "server"), authorizeId("spiffe://example.org/client"), create));
+    const fetched = await fetchOnce(port, mtlsClientOptions(as(source, "client"), authorizeId("spiffe://example.org/server")));
+    assert.equal(fetched.error, undefined);
+    assert.equal(fetched.body, "spiffe://example.org/client");
+  });
+
+  it("TLS: the client verifies the server by SPIFFE ID and presents none; an mTLS server refuses it", async (t) => {
+    const source = await exampleOrg(t);
+    const tlsServer = whoAmI();
+    const tlsPort = await listenOn(t, createTlsServer(as(source, "server"), tlsServer.create));
+    const fetched = await fetchOnce(tlsPort, tlsClientOptions(source, authorizeMemberOf("example.org")));
+    assert.equal(fetched.error, undefined);
+    assert.equal(fetched.body, "anonymous");
+
+    const refusals: Error[] = [];
+    const mtlsServer = whoAmI();
+    const mtlsPort = await listenOn(
+      t,
+      createMtlsServer(as(source, "server"), authorizeAny(), mtlsServer.create, { onRefused: (error) => refusals.push(error) }),
+    );
+    const refused = await fetchOnce(mtlsPort, tlsClientOptions(source, authorizeAny()));
+    assert.ok(refused.error !== undefined, "a client without an SVID must be refused");
+    assert.equal(mtlsServer.served(), 0);
+    assert.ok(refusals[0] instanceof PeerAuthenticationError && refusals[0].rule === "no-peer-certificate", String(refusals[0]));
+  });
+
+  it("the server refuses a client outside the rule, naming its ID and the rule", async (t) => {
+    const source = await exampleOrg(t);
+    const refusals: Error[] = [];
+    const server = whoAmI();
+    const port = await listenOn(
+      t,
+      createMtlsServer(as(source, "server"), authorizeId("spiffe://example.org/client"), server.create, { onRefused: (error) => refusals.push(error) }),
+    );
+    const refused = await fetchOnce(port, mtlsClientOptions(as(source, "intruder"), authorizeAny()));
+    assert.ok(refused.error !== undefined);
+    assert.equal(server.served(), 0);
+    assert.equal(refusals.length, 1);
+    assert.match(String(refusals[0]?.message), /^peer spiffe:\/\/example\.org\/intruder is not allowed by the rule "exactly spiffe:\/\/example\.org\/client"$/);
+  });
+
+  it("the client refuses a server outside the rule before sending a byte, naming its ID and the rule", async (t) => {
+    const source = await exampleOrg(t);
+    const server = whoAmI();
+    const port = await listenOn(t, createMtlsServer(as(source, "server"), authorizeAny(), server.create));
+    const refused = await fetchOnce(port, mtlsClientOptions(as(source, "client"), authorizeOneOf("spiffe://example.org/db", "spiffe://example.org/cache")));
+    assert.ok(refused.error instanceof PeerAuthenticationError, String(refused.error));
+    assert.equal(refused.error.rule, "not-authorized");
+    assert.match(refused.error.message, /peer spiffe:\/\/example\.org\/server is not allowed by the rule "one of \[spiffe:\/\/example\.org\/db, spiffe:\/\/example\.org\/cache\]"/);
+    assert.equal(server.served(), 0);
+  });
+
+  it("another trust domain is refused on both sides: by the server naming the ID, by the client in the handshake", async (t) => {
+    const source = await exampleOrg(t);
+    const other = await sourceOf(t, await agentFor(t, "other.org", ["client", "server"]));
+    const refusals: Error[] = [];
+    const server = whoAmI();
+    const port = await listenOn(
+      t,
+      createMtlsServer(as(source, "server"), authorizeAny(), server.create, { onRefused: (error) => refusals.push(error) }),
+    );
+    // The client skips its own check here, so that the server is the one refusing.
+    const refusedByServer = await fetchOnce(port, { ...mtlsClientOptions(as(other, "client"), authorizeAny()), rejectUnauthorized: false });
+    assert.ok(refusedByServer.error !== undefined);
+    assert.match(String(refusals[0]?.message), /^peer spiffe:\/\/other\.org\/client is not trusted: .*"other\.org"/);
+    assert.equal((refusals[0] as PeerAuthenticationError | undefined)?.rule, "untrusted-peer");
+
+    // The client holds no bundle of example.org, so OpenSSL refuses the chain before our check.
+    const refusedByClient = await fetchOnce(port, mtlsClientOptions(as(other, "client"), authorizeAny()));
+    assert.match(String((refusedByClient.error as { code?: string } | undefined)?.code), /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
+    assert.equal(server.served(), 0);
+  });
+
+  it("web mixes: our SVID to a Web PKI server, and a Web PKI server that verifies client SVIDs", async (t) => {
+    const source = await exampleOrg(t);
+    const web = await webIdentity(t);
+    const refusals: Error[] = [];
+    const server = whoAmI();
+    const port = await listenOn(
+      t,
+      createMtlsWebServer(web, source, authorizeMatching((id) => id.path === "/client", "path /client"), server.create, {
+        onRefused: (error) => refusals.push(error),
+      }),
+    );
+    const webClient = { ...mtlsWebClientOptions(as(source, "client"), [web.caPem]), servername: "localhost" };
+    const fetched = await fetchOnce(port, webClient);
+    assert.equal(fetched.error, undefined);
+    assert.equal(fetched.body, "spiffe://example.org/client");
+
+    const refused = await fetchOnce(port, { ...mtlsWebClientOptions(as(source, "intruder"), [web.caPem]), servername: "localhost" });
+    assert.ok(refused.error !== undefined);
+    assert.match(String(refusals[0]?.message), /^peer spiffe:\/\/example\.org\/intruder is not allowed by the rule "path \/client"$/);
+
+    // The web client checks the hostname as usual.
+    const wrongHost = await fetchOnce(port, { ...mtlsWebClientOptions(as(source, "client"), [web.caPem]), servername: "example.com" });
+    assert.match(String((wrongHost.error as { code?: string } | undefined)?.code), /ERR_TLS_CERT_ALTNAME_INVALID/);
+    assert.equal(server.served(), 1);
+  });
+});
