@@ -32,7 +32,9 @@ export {
   validateX509Svid,
   verifyX509Svid,
   X509SvidError,
+  type ParseX509SvidOptions,
   type VerifiedX509Svid,
+  type VerifyX509SvidOptions,
   type X509Svid,
   type X509SvidRule,
 } from "./x509-svid.js";
