@@ -21,8 +21,8 @@ interface Entry {
 }
 
 /**
- * JWT-SVIDs cached per (audience set, identity, hint) until half of each token's lifetime has
- * passed, so a caller can ask on every request. Concurrent asks for one key share one fetch;
+ * JWT-SVIDs cached per (audience set, identity, hint) until half of each token's lifetime (as
+ * left when it was fetched) has passed, so a caller can ask on every request. Concurrent asks for one key share one fetch;
  * a failed fetch is not cached. A picker function is not part of the key: pass `hint` or
  * `spiffeId` to tell identities apart.
  */
@@ -49,9 +49,10 @@ export class JwtSvidCache {
     this.#entries.set(key, entry);
     svid.then(
       (value) => {
-        // The token's own iat when it has one: an agent may hand out a token it minted earlier.
-        const issuedAt = value.issuedAt?.getTime() ?? fetchedAt;
-        entry.renewAt = issuedAt + (value.expiry.getTime() - issuedAt) / 2;
+        // Half of what was left at fetch time, not of exp - iat: an agent may hand out a token it
+        // minted earlier (SPIRE caches them), and one already past its half-life would otherwise
+        // be fetched again on every ask. For a fresh token the two are the same.
+        entry.renewAt = fetchedAt + (value.expiry.getTime() - fetchedAt) / 2;
       },
       () => {
         if (this.#entries.get(key) === entry) this.#entries.delete(key);
