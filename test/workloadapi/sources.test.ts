@@ -13,7 +13,9 @@ import type { SourceOptions } from "../../src/workloadapi/source-base.js";
 import { X509Source } from "../../src/workloadapi/x509-source.js";
 import type { X509SourceOptions } from "../../src/workloadapi/x509-source.js";
 import { startTestAgent, tempDir } from "../fakeagent/support.js";
+import { startFakeAgent } from "../../src/fakeagent/index.js";
 import type { FakeAgent } from "../../src/fakeagent/index.js";
+import type { WorkloadApiError } from "../../src/workloadapi/errors.js";
 import { EventLog, FAST_BACKOFF, within } from "./fixtures.js";
 
 const READY_MS = 15_000;
@@ -131,5 +133,32 @@ describe("sources against the fake agent", () => {
     assert.equal(source.getX509Bundle(partner), undefined);
     assert.equal(source.getJwtBundle(partner), undefined);
     assert.deepEqual(source.trustDomains().map((td) => td.name), ["example.org"]);
+  });
+
+  it("BundleSource: keeps its bundles while the agent is gone and takes the new agent's once it is back", async (t) => {
+    const socketPath = join(await tempDir(t), "agent.sock");
+    const start = () => startFakeAgent({ socketPath, trustDomain: "example.org", identities: [{ spiffeId: "spiffe://example.org/app" }] });
+    const first = await start();
+    t.after(() => first.stop());
+    const source = await bundleSource(t, first);
+    const own = parseTrustDomain("example.org");
+    const fingerprint = (bundles: WorkloadBundles) => bundles.x509.get(own)?.authorities[0]?.fingerprintSha256;
+    const before = fingerprint(source.getBundles());
+    const errors = new EventLog<WorkloadApiError>();
+    const updates = new EventLog<WorkloadBundles>();
+    source.on("error", errors.push);
+    source.on("update", updates.push);
+
+    await first.stop();
+    await errors.waitFor(() => true, "the agent going away", { timeoutMs: READY_MS });
+    assert.equal(source.health().connected, false);
+    assert.equal(fingerprint(source.getBundles()), before, "the last bundles stay in force");
+
+    const second = await start();
+    t.after(() => second.stop());
+    // A new agent has a new CA: both halves must come back for the update to show it.
+    await updates.waitFor((bundles) => fingerprint(bundles) !== before, "the new agent's bundles", { timeoutMs: READY_MS });
+    assert.ok(source.getJwtBundle(own));
+    await within(source.waitUntilReady(1000), "waitUntilReady on a ready source");
   });
 });
