@@ -13,7 +13,7 @@ export type BundleProvider = SpiffeBundle | (() => SpiffeBundle | Promise<Spiffe
 
 /** What `createBundleHandler` accepts. */
 export interface BundleHandlerOptions {
-  /** Called when the provider throws; the client gets a 500 that names only the trust domain. */
+  /** Called when the provider throws; the client gets a bare 500, never the error's text. */
   readonly onError?: (error: unknown) => void;
 }
 
@@ -33,11 +33,9 @@ export function createBundleHandler(provider: BundleProvider, options: BundleHan
       response.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain; charset=utf-8" }).end("method not allowed\n");
       return;
     }
-    let failedFor = "";
     Promise.resolve()
       .then(current)
       .then((bundle) => {
-        failedFor = bundle.trustDomain.name;
         const body = Buffer.from(`${marshalSpiffeBundle(bundle)}\n`);
         response.writeHead(200, { "content-type": "application/json", "content-length": body.length, "cache-control": "no-store" });
         response.end(request.method === "HEAD" ? undefined : body);
@@ -48,8 +46,7 @@ export function createBundleHandler(provider: BundleProvider, options: BundleHan
           response.destroy();
           return;
         }
-        const what = failedFor === "" ? "the bundle" : `the bundle of ${failedFor}`;
-        response.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end(`unable to serve ${what}\n`);
+        response.writeHead(500, { "content-type": "text/plain; charset=utf-8" }).end("unable to serve the bundle\n");
       });
   };
 }
