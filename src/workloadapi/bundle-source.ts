@@ -1,4 +1,5 @@
 import type { JwtBundle, JwtBundleSet, JwtBundleSource } from "../spiffe/jwt-bundle.js";
+import type { SpiffeBundle } from "../spiffe/spiffe-bundle.js";
 import type { TrustDomain } from "../spiffe/spiffe-id.js";
 import type { X509Bundle, X509BundleSet, X509BundleSource } from "../spiffe/x509-bundle.js";
 import type { WorkloadApiError } from "./errors.js";
@@ -63,6 +64,22 @@ export class BundleSource extends WorkloadSource<WorkloadBundles> implements X50
   /** The JWT bundle of `trustDomain`; `undefined` means untrusted. */
   getJwtBundle(trustDomain: TrustDomain): JwtBundle | undefined {
     return this.current().jwt.get(trustDomain);
+  }
+
+  /**
+   * Both kinds of authorities of `trustDomain` as one SPIFFE bundle (go-spiffe's
+   * `GetBundleForTrustDomain`), e.g. to serve from a bundle endpoint with `marshalSpiffeBundle`;
+   * `undefined` when the agent sent neither kind for it.
+   */
+  getSpiffeBundle(trustDomain: TrustDomain): SpiffeBundle | undefined {
+    const x509 = this.getX509Bundle(trustDomain);
+    const jwt = this.getJwtBundle(trustDomain);
+    if (x509 === undefined && jwt === undefined) return undefined;
+    return {
+      trustDomain,
+      x509Authorities: x509?.authorities.map((authority) => authority.der) ?? [],
+      jwtAuthorities: jwt?.authorities ?? new Map(),
+    };
   }
 
   /** Every trust domain with an X.509 or a JWT bundle, sorted by name. */

@@ -108,6 +108,26 @@ export class JwtSource extends WorkloadSource<JwtBundleSet> implements JwtBundle
   }
 
   /**
+   * Fetches a JWT-SVID for `audience` of every identity the workload holds (or of `spiffeId`),
+   * each validated like `fetchJwtSvid`'s, in the agent's order (go-spiffe's `FetchJWTSVIDs`).
+   */
+  async fetchJwtSvids(options: Omit<FetchJwtSvidOptions, "picker">): Promise<JwtSvid[]> {
+    this.current();
+    const svids = await this.client.fetchJwtSvids({
+      audience: [options.audience, ...(options.extraAudiences ?? [])],
+      ...(options.spiffeId === undefined ? {} : { spiffeId: options.spiffeId }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    for (const svid of svids) {
+      await validateJwtSvid(svid.token, this, {
+        audience: options.audience,
+        ...(options.now === undefined ? {} : { now: options.now }),
+      });
+    }
+    return svids;
+  }
+
+  /**
    * Like `fetchJwtSvid`, but a token is reused for the same audiences and identity (or hint)
    * until half of its lifetime has passed, as SPIRE's own agents refresh them.
    */

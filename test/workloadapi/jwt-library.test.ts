@@ -83,6 +83,7 @@ describe("JWT-SVIDs from the library against the fake agent", () => {
     );
     const plain = await jwtSource(t, agent);
     assert.equal((await plain.fetchJwtSvid({ audience: "db" })).id.path, "/front");
+    assert.deepEqual((await plain.fetchJwtSvids({ audience: "db" })).map((svid) => [svid.id.path, svid.hint]), [["/front", ""], ["/back", "back"]]);
   });
 
   it("validates locally against a BundleSource and through ValidateJWTSVID: a good token passes, a wrong audience is refused", async (t) => {

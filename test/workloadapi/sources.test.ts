@@ -116,6 +116,10 @@ describe("sources against the fake agent", () => {
     assert.deepEqual(source.trustDomains().map((td) => td.name), ["example.org", "partner.org"]);
     assert.equal(source.health().connected, true);
     assert.ok(source.health().expiresAt instanceof Date);
+    const combined = source.getSpiffeBundle(partner);
+    assert.deepEqual(combined?.x509Authorities, source.getX509Bundle(partner)?.authorities.map((ca) => ca.der));
+    assert.equal(combined?.jwtAuthorities, source.getJwtBundle(partner)?.authorities);
+    assert.equal(source.getSpiffeBundle(parseTrustDomain("nowhere.org")), undefined);
 
     const updates = new EventLog<WorkloadBundles>();
     source.on("update", updates.push);
