@@ -5,3 +5,4 @@ export * from "./workloadapi/index.js";
 export * from "./tls/index.js";
 export * from "./http/index.js";
 export * from "./federation/index.js";
+export * from "./grpc/index.js";

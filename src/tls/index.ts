@@ -34,9 +34,6 @@ export {
   peerSpiffeId,
   tlsClientOptions,
   type SourceServerOptions,
-  type SpiffeTlsSource,
-  type TlsBundleSource,
-  type UpdatingSource,
   type WebIdentity,
-  type X509SvidSource,
 } from "./source-tls.js";
+export { type SpiffeTlsSource, type TlsBundleSource, type UpdatingSource, type X509SvidSource } from "./source-material.js";
