@@ -14,7 +14,7 @@ import { runCli, sidecarBin } from "../support/run-cli.js";
 export { sleep };
 
 /** The real SPIFFE programs the interop suites drive; built by the install script, never vendored. */
-export type InteropTool = "spire-server" | "spire-agent" | "spiffe-helper";
+export type InteropTool = "spire-server" | "spire-agent" | "spiffe-helper" | "go-spiffe-peer";
 
 export const INSTALL_COMMAND = "bash scripts/install-interop-tools.sh";
 const DEFAULT_BIN_DIR = join(homedir(), ".cache", "spiffe-sidecar", "interop", "bin");

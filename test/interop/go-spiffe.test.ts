@@ -1,0 +1,259 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import type { ChildProcessByStdio } from "node:child_process";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import type { Readable, Writable } from "node:stream";
+import { connect, createServer, type Server, type TLSSocket } from "node:tls";
+import { after, before, describe, it } from "node:test";
+import { startFakeAgent } from "../../src/fakeagent/index.js";
+import type { FakeAgent } from "../../src/fakeagent/index.js";
+import {
+  authorizeMemberOf,
+  authorizeOneOf,
+  createMtlsServer,
+  mtlsClientOptions,
+  peerSpiffeId,
+  X509Source,
+  type SpiffeIdAuthorizer,
+} from "../../src/index.js";
+import { INTEROP_TIMEOUT_MS, requireTools, tempDir } from "./support.js";
+
+const tools = requireTools(["go-spiffe-peer"]);
+
+const TRUST_DOMAIN = "example.org";
+const GO_ID = "spiffe://example.org/go";
+const NODE_ID = "spiffe://example.org/node";
+/** An ID the agent never issues: allowing only it refuses both peers. */
+const OTHER_ID = "spiffe://example.org/other";
+/** A trust domain the agent federates with but issues nothing in. */
+const OTHER_TRUST_DOMAIN = "other.org";
+
+/** One JSON line the Go peer prints (test/tools/go-spiffe-peer/main.go). */
+interface PeerEvent {
+  readonly event: "listening" | "peer" | "refused" | "handshake-failed" | "error";
+  readonly address?: string;
+  readonly peerId?: string;
+  readonly role?: string;
+  readonly reply?: string;
+  readonly status?: string;
+  readonly error?: string;
+}
+
+/** A running go-spiffe-peer: its events as they arrive, and its exit. */
+class GoPeer {
+  readonly events: PeerEvent[] = [];
+  readonly exited: Promise<number | null>;
+  #stderr = "";
+  #waiters: (() => void)[] = [];
+  readonly #child: ChildProcessByStdio<Writable, Readable, Readable>;
+
+  constructor(binary: string, args: readonly string[]) {
+    // stdin stays open: the peer stops serving when it closes, so it never outlives the test.
+    this.#child = spawn(binary, args, { stdio: ["pipe", "pipe", "pipe"] });
+    this.#child.stderr.setEncoding("utf8").on("data", (chunk: string) => (this.#stderr += chunk));
+    createInterface({ input: this.#child.stdout }).on("line", (line) => {
+      this.events.push(JSON.parse(line) as PeerEvent);
+      for (const wake of this.#waiters.splice(0)) wake();
+    });
+    this.exited = new Promise((resolve, reject) => {
+      this.#child.on("error", reject);
+      this.#child.on("close", (code) => {
+        for (const wake of this.#waiters.splice(0)) wake();
+        resolve(code);
+      });
+    });
+  }
+
+  /** The first event (seen or still to come) that matches; rejects if the peer exits first. */
+  async waitFor(what: string, matches: (event: PeerEvent) => boolean): Promise<PeerEvent> {
+    const deadline = Date.now() + INTEROP_TIMEOUT_MS;
+    for (;;) {
+      const found = this.events.find(matches);
+      if (found !== undefined) return found;
+      if (this.#child.exitCode !== null || Date.now() > deadline) {
+        throw new Error(`go-spiffe-peer gave no ${what}; events ${JSON.stringify(this.events)}, stderr: ${this.#stderr}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1_000);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  get stderr(): string {
+    return this.#stderr;
+  }
+
+  /** Closes stdin (the peer's cue to stop) and waits; SIGKILL if it does not. */
+  async stop(): Promise<void> {
+    if (this.#child.exitCode !== null) return;
+    this.#child.stdin.end();
+    const timer = setTimeout(() => this.#child.kill("SIGKILL"), 10_000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+type Authorize = { readonly ids: readonly string[] } | { readonly memberOf: string };
+
+function authorizeFlags(authorize: Authorize): string[] {
+  return "ids" in authorize ? authorize.ids.flatMap((id) => ["-authorize-id", id]) : ["-authorize-member-of", authorize.memberOf];
+}
+
+function authorizeInNode(authorize: Authorize): SpiffeIdAuthorizer {
+  return "ids" in authorize ? authorizeOneOf(...authorize.ids) : authorizeMemberOf(authorize.memberOf);
+}
+
+/** How our authorizers word a refusal: the peer's ID and the rule it broke. */
+function notAllowed(peerId: string, rule: string): RegExp {
+  const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`peer ${escape(peerId)} is not allowed by the rule "${escape(rule)}"`);
+}
+
+
+describe("go-spiffe v2 and the Node library over SVIDs from the same fake agent", { skip: tools.skip, timeout: 4 * INTEROP_TIMEOUT_MS }, () => {
+  let scratch: Awaited<ReturnType<typeof tempDir>>;
+  let agent: FakeAgent;
+  let source: X509Source;
+  const peers: GoPeer[] = [];
+
+  function goPeer(mode: string, address: string, authorize: Authorize): GoPeer {
+    const peer = new GoPeer(tools.path("go-spiffe-peer"), [
+      mode, "-socket", agent.socketPath, "-svid-hint", "go", "-address", address, ...authorizeFlags(authorize),
+    ]);
+    peers.push(peer);
+    return peer;
+  }
+
+  async function goServer(mode: "mtls-server" | "grpc-server", authorize: Authorize): Promise<{ peer: GoPeer; port: number }> {
+    const peer = goPeer(mode, "127.0.0.1:0", authorize);
+    const listening = await peer.waitFor("listening line", (event) => event.event === "listening");
+    return { peer, port: Number(listening.address?.split(":").at(-1)) };
+  }
+
+  before(async () => {
+    scratch = await tempDir("go-spiffe-");
+    agent = await startFakeAgent({
+      socketPath: join(scratch.path, "agent.sock"),
+      trustDomain: TRUST_DOMAIN,
+      identities: [{ spiffeId: NODE_ID, hint: "node" }, { spiffeId: GO_ID, hint: "go" }],
+      federatesWith: [OTHER_TRUST_DOMAIN],
+      intermediate: true,
+      // Long enough that nothing rotates while both sides compare what they saw.
+      x509TtlSeconds: 3600,
+    });
+    source = await X509Source.create({ address: agent.address, picker: "node", timeoutMs: INTEROP_TIMEOUT_MS });
+  });
+
+  after(async () => {
+    await Promise.all(peers.map((peer) => peer.stop()));
+    source?.close();
+    await agent?.stop();
+    await scratch?.remove();
+  });
+
+  describe("mTLS", () => {
+    /** A Node mTLS server that answers each verified client with one line naming it. */
+    async function nodeMtlsServer(authorize: Authorize): Promise<{ server: Server; port: number; seen: string[]; refused: Error[] }> {
+      const seen: string[] = [];
+      const refused: Error[] = [];
+      const server = createMtlsServer(
+        source,
+        authorizeInNode(authorize),
+        (options) =>
+          createServer(options, (socket: TLSSocket) => {
+            const peerId = peerSpiffeId(socket)?.toString();
+            seen.push(String(peerId));
+            socket.end(`hello ${peerId} from node\n`);
+          }),
+        { onRefused: (error) => refused.push(error) },
+      );
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      return { server, port: (server.address() as AddressInfo).port, seen, refused };
+    }
+
+    /** Connects, reads the server's one line; resolves with the server's verified ID. */
+    function nodeMtlsClient(port: number, authorize: Authorize): Promise<{ serverId: string | undefined; reply: string }> {
+      return new Promise((resolve, reject) => {
+        const socket = connect({ host: "127.0.0.1", port, ...mtlsClientOptions(source, authorizeInNode(authorize)) });
+        let reply = "";
+        socket.setEncoding("utf8").on("data", (chunk: string) => (reply += chunk));
+        socket.on("error", reject);
+        socket.on("end", () => {
+          const serverId = peerSpiffeId(socket)?.toString();
+          if (reply === "") reject(new Error("the server closed without a reply"));
+          else resolve({ serverId, reply: reply.trim() });
+        });
+      });
+    }
+
+    it("a go-spiffe client and a Node server each see the other's SPIFFE ID", async () => {
+      const node = await nodeMtlsServer({ ids: [GO_ID] });
+      try {
+        const client = goPeer("mtls-client", `127.0.0.1:${node.port}`, { ids: [NODE_ID] });
+        assert.equal(await client.exited, 0, client.stderr);
+        const seen = await client.waitFor("peer line", (event) => event.event === "peer");
+        assert.equal(seen.peerId, NODE_ID);
+        assert.equal(seen.reply, `hello ${GO_ID} from node`);
+        assert.deepEqual(node.seen, [GO_ID]);
+      } finally {
+        node.server.close();
+      }
+    });
+
+    it("a Node client and a go-spiffe server each see the other's SPIFFE ID", async () => {
+      const { peer, port } = await goServer("mtls-server", { ids: [NODE_ID] });
+      const { serverId, reply } = await nodeMtlsClient(port, { ids: [GO_ID] });
+      assert.equal(serverId, GO_ID);
+      assert.equal(reply, `hello ${NODE_ID} from go-spiffe`);
+      const seen = await peer.waitFor("peer line", (event) => event.event === "peer");
+      assert.equal(seen.peerId, NODE_ID);
+    });
+
+    it("a Node server refuses a go-spiffe client outside its allowed IDs, naming the ID", async () => {
+      const node = await nodeMtlsServer({ ids: [OTHER_ID] });
+      try {
+        const client = goPeer("mtls-client", `127.0.0.1:${node.port}`, { ids: [NODE_ID] });
+        assert.equal(await client.exited, 1);
+        assert.equal(node.seen.length, 0);
+        assert.equal(node.refused.length, 1);
+        assert.match(node.refused[0]?.message ?? "", notAllowed(GO_ID, `one of [${OTHER_ID}]`));
+      } finally {
+        node.server.close();
+      }
+    });
+
+    it("a go-spiffe client refuses a Node server outside its trust domain rule", async () => {
+      const node = await nodeMtlsServer({ ids: [GO_ID] });
+      try {
+        const client = goPeer("mtls-client", `127.0.0.1:${node.port}`, { memberOf: OTHER_TRUST_DOMAIN });
+        assert.equal(await client.exited, 1);
+        const refused = await client.waitFor("refusal", (event) => event.event === "refused");
+        assert.equal(refused.peerId, NODE_ID);
+        assert.match(refused.error ?? "", /unexpected trust domain "example\.org"/);
+        assert.equal(node.seen.length, 0);
+      } finally {
+        node.server.close();
+      }
+    });
+
+    it("a go-spiffe server refuses a Node client outside its trust domain rule", async () => {
+      const { peer, port } = await goServer("mtls-server", { memberOf: OTHER_TRUST_DOMAIN });
+      await assert.rejects(nodeMtlsClient(port, { ids: [GO_ID] }));
+      const refused = await peer.waitFor("refusal", (event) => event.event === "refused");
+      assert.equal(refused.peerId, NODE_ID);
+      assert.ok(!peer.events.some((event) => event.event === "peer"));
+    });
+
+    it("a Node client refuses a go-spiffe server outside its allowed IDs, naming the ID", async () => {
+      const { peer, port } = await goServer("mtls-server", { ids: [NODE_ID] });
+      await assert.rejects(nodeMtlsClient(port, { ids: [OTHER_ID] }), notAllowed(GO_ID, `one of [${OTHER_ID}]`));
+      assert.ok(!peer.events.some((event) => event.event === "peer"));
+    });
+  });
+});
