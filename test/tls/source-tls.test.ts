@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
+import { connect as http2Connect, createSecureServer as createHttp2Server } from "node:http2";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { describe, it, type TestContext } from "node:test";
-import type { TLSSocket, TlsOptions } from "node:tls";
+import { connect as tlsConnect, createServer as createTlsSocketServer, type TLSSocket, type TlsOptions } from "node:tls";
 import {
   authorizeAny,
   authorizeId,
@@ -158,5 +159,68 @@ describe("TLS from an X509Source", () => {
     const wrongHost = await fetchOnce(port, { ...mtlsWebClientOptions(as(source, "client"), [web.caPem]), servername: "example.com" });
     assert.match(String((wrongHost.error as { code?: string } | undefined)?.code), /ERR_TLS_CERT_ALTNAME_INVALID/);
     assert.equal(server.served(), 1);
+  });
+
+  it("raw tls: both sockets name the peer's SPIFFE ID", async (t) => {
+    const source = await exampleOrg(t);
+    const server = createMtlsServer(as(source, "server"), authorizeMemberOf("example.org"), (options) =>
+      createTlsSocketServer(options, (socket) => socket.end(peerSpiffeId(socket)?.toString() ?? "anonymous")),
+    );
+    const port = await listenOn(t, server);
+    const { reply, serverId } = await new Promise<{ reply: string; serverId: string | undefined }>((resolve, reject) => {
+      let text = "";
+      const socket = tlsConnect({ host: "127.0.0.1", port, ...mtlsClientOptions(as(source, "client"), authorizeId("spiffe://example.org/server")) });
+      socket.once("secureConnect", () => {
+        const serverId = peerSpiffeId(socket)?.toString();
+        socket.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
+        socket.once("end", () => resolve({ reply: text, serverId }));
+      });
+      socket.once("error", reject);
+    });
+    assert.equal(reply, "spiffe://example.org/client");
+    assert.equal(serverId, "spiffe://example.org/server");
+  });
+
+  it("http2: a refused client never reaches the session, an authorized one is served", async (t) => {
+    const source = await exampleOrg(t);
+    const refusals: Error[] = [];
+    let served = 0;
+    const server = createMtlsServer(
+      as(source, "server"),
+      authorizeId("spiffe://example.org/client"),
+      (options) =>
+        createHttp2Server(options, (request, response) => {
+          served++;
+          response.end(peerSpiffeId(request.socket as TLSSocket)?.toString() ?? "anonymous");
+        }),
+      { onRefused: (error) => refusals.push(error) },
+    );
+    const port = await listenOn(t, server);
+    const get = (hint: string): Promise<{ body?: string; error?: Error }> =>
+      new Promise((resolve) => {
+        const session = http2Connect(`https://127.0.0.1:${port}`, {
+          ...mtlsClientOptions(as(source, hint), authorizeId("spiffe://example.org/server")),
+        });
+        session.on("error", (error) => resolve({ error }));
+        const stream = session.request({ ":path": "/" });
+        let body = "";
+        let answered = false;
+        stream.on("response", () => (answered = true));
+        stream.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+        // A connection dropped after the handshake ends the stream without an error event.
+        stream.on("close", () => {
+          session.close();
+          resolve(answered ? { body } : { error: new Error(`no response (stream closed, code ${stream.rstCode})`) });
+        });
+        stream.on("error", (error) => {
+          session.destroy();
+          resolve({ error });
+        });
+      });
+    assert.equal((await get("client")).body, "spiffe://example.org/client");
+    const refused = await get("intruder");
+    assert.ok(refused.error !== undefined, JSON.stringify(refused));
+    assert.equal(served, 1);
+    assert.match(String(refusals[0]?.message), /peer spiffe:\/\/example\.org\/intruder is not allowed/);
   });
 });
