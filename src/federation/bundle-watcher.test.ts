@@ -81,9 +81,22 @@ describe("BundleWatcher", () => {
     assert.equal(watcher.status().lastError?.rule, "http-status");
 
     endpoint.failing = false;
-    endpoint.bundle = { ...endpoint.bundle, sequence: 2n };
+    endpoint.bundle = { ...endpoint.bundle, sequence: 3n };
+    assert.equal((await nextEvent<SpiffeBundle>(watcher, "update")).sequence, 3n);
+    assert.equal(watcher.status().lastError, undefined);
+
+    // A lagging replica serving an older sequence must not roll the keys back.
+    endpoint.bundle = { ...endpoint.bundle, sequence: 2n, x509Authorities: [] };
+    const stale = await nextEvent<FederationError>(watcher, "error");
+    assert.equal(stale.rule, "stale-bundle");
+    assert.match(stale.message, /spiffe_sequence 2, older than 3/);
+    assert.equal(watcher.bundle.sequence, 3n);
+    assert.equal(watcher.getX509Bundle(OTHER)?.authorities.length, 1);
+
+    endpoint.bundle = { ...endpoint.bundle, sequence: 4n };
     const update = await nextEvent<SpiffeBundle>(watcher, "update");
-    assert.equal(update.sequence, 2n);
+    assert.equal(update.sequence, 4n);
+    assert.equal(update.x509Authorities.length, 0, "an empty key list is a valid bundle (Trust Domain & Bundle §4.1.3)");
     assert.equal(watcher.status().lastError, undefined);
     assert.equal(watcher.status().consecutiveFailures, 0);
   });

@@ -69,9 +69,10 @@ const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 60_000 };
 /**
  * Keeps a federated trust domain's bundle current from its bundle endpoint, in the manner of
  * go-spiffe's `federation.WatchBundle`: re-fetched at the bundle's refresh hint (bounded),
- * retried with capped exponential backoff after a failure while the last good bundle stays in
- * force. It is an X509BundleSource and a JwtBundleSource for its one trust domain, so it can
- * verify peers of that domain or feed a bundle set.
+ * retried with capped exponential backoff after a failure (or a bundle with a lower
+ * `spiffe_sequence`) while the last good bundle stays in force. It is an X509BundleSource and
+ * a JwtBundleSource for its one trust domain, so it can verify peers of that domain or feed a
+ * bundle set.
  */
 export class BundleWatcher extends EventEmitter<BundleWatcherEvents> implements X509BundleSource, JwtBundleSource {
   readonly trustDomain: TrustDomain;
@@ -208,6 +209,7 @@ export class BundleWatcher extends EventEmitter<BundleWatcherEvents> implements 
         ...(this.#options.maxBodyBytes === undefined ? {} : { maxBodyBytes: this.#options.maxBodyBytes }),
       });
       x509 = toX509Bundle(bundle);
+      checkFresher(bundle, this.#bundle);
     } catch (error: unknown) {
       const failure = error instanceof FederationError ? error : new FederationError("invalid-bundle", describeError(error), { cause: error });
       this.#lastError = failure;
@@ -247,6 +249,19 @@ function nextProfile(profile: BundleEndpointProfile, trustDomain: TrustDomain, f
   const endpointId = typeof profile.endpointSpiffeId === "string" ? parseSpiffeId(profile.endpointSpiffeId) : profile.endpointSpiffeId;
   if (endpointId.trustDomain.name !== trustDomain.name) return profile;
   return { ...profile, bundles: fetched };
+}
+
+/**
+ * A bundle older than the one in force (by `spiffe_sequence`, Trust Domain & Bundle §4.1.1 and
+ * Federation §4.2), say from a lagging replica behind the endpoint's load balancer, must not
+ * roll our keys back.
+ */
+function checkFresher(fetched: SpiffeBundle, inForce: SpiffeBundle | undefined): void {
+  if (inForce?.sequence === undefined || fetched.sequence === undefined || fetched.sequence >= inForce.sequence) return;
+  throw new FederationError(
+    "stale-bundle",
+    `bundle of "${fetched.trustDomain.name}" has spiffe_sequence ${fetched.sequence.toString()}, older than ${inForce.sequence.toString()} in force; kept the newer one`,
+  );
 }
 
 function toX509Bundle(bundle: SpiffeBundle): X509Bundle {

@@ -16,6 +16,10 @@ export type FederationRule =
   | "aborted"
   /** The endpoint answered with a status other than 200. */
   | "http-status"
+  /** A redirect pointed at a URL that is not a bundle endpoint URL, or there were too many. */
+  | "bad-redirect"
+  /** A fetched bundle has a lower `spiffe_sequence` than the one in force (Trust Domain & Bundle §4.1.1). */
+  | "stale-bundle"
   /** The response body is larger than the limit. */
   | "body-too-large"
   /** The body is not a valid SPIFFE bundle (Trust Domain & Bundle §4). */

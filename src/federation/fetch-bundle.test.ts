@@ -176,6 +176,23 @@ describe("serving and fetching a bundle over https_web", () => {
     await assertFederationError(aborted, "aborted", /aborted/);
   });
 
+  it("follows a redirect with the same checks, and refuses one to a non-endpoint URL or a loop", async (t) => {
+    const [pki, bundle] = await Promise.all([makeWebPki(), makeBundle()]);
+    const serve = createBundleHandler(bundle);
+    const url = await listen(t, pki, (request, response) => {
+      if (request.url === "/bundle") serve(request, response);
+      else if (request.url === "/moved") response.writeHead(307, { location: "/bundle" }).end();
+      else if (request.url === "/plain") response.writeHead(302, { location: "http://127.0.0.1/bundle" }).end();
+      else response.writeHead(302, { location: "/loop" }).end();
+    });
+    const profile = { type: "https_web", ca: pki.caPem } as const;
+    const fetched = await fetchBundle("other.org", url.replace("/bundle", "/moved"), { profile });
+    assert.equal(fetched.sequence, 42n);
+    await assertFederationError(fetchBundle("other.org", url.replace("/bundle", "/plain"), { profile }), "bad-redirect", /not a bundle endpoint URL: .*must use https/);
+    await assertFederationError(fetchBundle("other.org", url.replace("/bundle", "/loop"), { profile }), "bad-redirect", /redirected more than 3 times/);
+    await assertFederationError(fetchBundle("other.org", url.replace("https://", "https://user:secret@"), { profile }), "invalid-options", /must not carry a user name or password/);
+  });
+
   it("refuses https_spiffe without a bundle for the endpoint's trust domain before connecting", async () => {
     await assertFederationError(
       fetchBundle("other.org", "https://127.0.0.1:1/", { profile: { type: "https_spiffe", endpointSpiffeId: "spiffe://third.org/server", bundles: { getX509Bundle: () => undefined } } }),

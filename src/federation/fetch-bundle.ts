@@ -65,8 +65,8 @@ const CERTIFICATE_ERROR_CODES: ReadonlySet<string> = new Set([
  * Fetches a trust domain's bundle from its bundle endpoint (SPIFFE Federation §5) and parses
  * it as a SPIFFE bundle (Trust Domain & Bundle §4): X.509 and JWT authorities, refresh hint
  * and sequence number. Under `https_spiffe` the server is authenticated inside the handshake,
- * so no request is sent to a server that is not the expected SPIFFE ID. Redirects are not
- * followed (the URL is the endpoint's identity under `https_web`).
+ * so no request is sent to a server that is not the expected SPIFFE ID. Up to
+ * `MAX_BUNDLE_REDIRECTS` redirects are followed, each target checked as the URL was.
  */
 export async function fetchBundle(trustDomain: string | TrustDomain, url: string | URL, options: FetchBundleOptions): Promise<SpiffeBundle> {
   const domain = typeof trustDomain === "string" ? parseTrustDomainOption(trustDomain) : trustDomain;
@@ -92,7 +92,7 @@ export function parseTrustDomainOption(name: string): TrustDomain {
   }
 }
 
-/** Bundle endpoint URLs are HTTPS (SPIFFE Federation §5.1); plain HTTP would let anyone on the path swap the keys. */
+/** Bundle endpoint URLs are HTTPS without userinfo (SPIFFE Federation §5.2); plain HTTP would let anyone on the path swap the keys. */
 function parseEndpointUrl(url: string | URL): URL {
   let parsed: URL;
   try {
@@ -101,7 +101,10 @@ function parseEndpointUrl(url: string | URL): URL {
     throw new FederationError("invalid-options", `bundle endpoint URL ${JSON.stringify(String(url))} is not a URL`, { cause: error });
   }
   if (parsed.protocol !== "https:") {
-    throw new FederationError("invalid-options", `bundle endpoint URL ${parsed.href} must use https (SPIFFE Federation §5.1)`);
+    throw new FederationError("invalid-options", `bundle endpoint URL ${parsed.href} must use https (SPIFFE Federation §5.2)`);
+  }
+  if (parsed.username !== "" || parsed.password !== "") {
+    throw new FederationError("invalid-options", `bundle endpoint URL for ${parsed.host} must not carry a user name or password (SPIFFE Federation §5.2)`);
   }
   return parsed;
 }
@@ -162,34 +165,68 @@ interface RequestLimits {
   readonly signal: AbortSignal | undefined;
 }
 
-/** GETs the URL and resolves with the body of a 200 response; every other outcome is a FederationError. */
-function requestBody(url: URL, tlsOptions: ConnectionOptions, limits: RequestLimits): Promise<Buffer> {
+/** Redirects followed per fetch; a bundle endpoint has no reason to chain them. */
+export const MAX_BUNDLE_REDIRECTS = 3;
+const REDIRECT_STATUSES: ReadonlySet<number | undefined> = new Set([301, 302, 303, 307, 308]);
+
+/**
+ * GETs the URL and resolves with the body of a 200 response; every other outcome is a
+ * FederationError. Redirects are followed with the same TLS checks and within the same
+ * deadline, and never remembered (SPIFFE Federation §5).
+ */
+async function requestBody(url: URL, tlsOptions: ConnectionOptions, limits: RequestLimits): Promise<Buffer> {
+  const deadline = Date.now() + limits.timeoutMs;
+  let current = url;
+  for (let hops = 0; ; hops++) {
+    const outcome = await requestOnce(current, tlsOptions, { ...limits, timeoutMs: deadline - Date.now() }, limits.timeoutMs);
+    if ("body" in outcome) return outcome.body;
+    if (hops === MAX_BUNDLE_REDIRECTS) {
+      throw new FederationError("bad-redirect", `bundle endpoint ${url.href} redirected more than ${MAX_BUNDLE_REDIRECTS} times`);
+    }
+    current = redirectTarget(current, outcome.location);
+  }
+}
+
+function redirectTarget(from: URL, location: string): URL {
+  try {
+    return parseEndpointUrl(new URL(location, from));
+  } catch (error: unknown) {
+    throw new FederationError("bad-redirect", `bundle endpoint ${from.href} redirected to ${JSON.stringify(location)}, which is not a bundle endpoint URL: ${describeError(error)}`, { cause: error });
+  }
+}
+
+/** One GET: the body of a 200, the location of a redirect, or a FederationError. */
+function requestOnce(url: URL, tlsOptions: ConnectionOptions, limits: RequestLimits, totalTimeoutMs: number): Promise<{ body: Buffer } | { location: string }> {
   const { signal } = limits;
   if (signal?.aborted === true) {
     return Promise.reject(new FederationError("aborted", `fetching the bundle from ${url.href} was aborted`, { cause: signal.reason }));
   }
+  const timeout = (): FederationError => new FederationError("timeout", `bundle endpoint ${url.href} did not answer within ${totalTimeoutMs} ms`);
+  if (limits.timeoutMs <= 0) return Promise.reject(timeout());
   return new Promise((resolve, reject) => {
     // agent: false, so each fetch has a fresh TLS session: Node skips checkServerIdentity on a resumed one.
     const req = request(url, { ...tlsOptions, method: "GET", agent: false, headers: { accept: "application/json" } });
     let settled = false;
-    const finish = (outcome: { body: Buffer } | { error: FederationError }): void => {
+    const finish = (outcome: { body: Buffer } | { location: string } | { error: FederationError }): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       signal?.removeEventListener("abort", onAbort);
-      if ("body" in outcome) {
-        resolve(outcome.body);
-      } else {
-        reject(outcome.error);
-        req.destroy();
-      }
+      if ("error" in outcome) reject(outcome.error);
+      else resolve(outcome);
+      if (!("body" in outcome)) req.destroy();
     };
     const fail = (error: FederationError): void => finish({ error });
-    const timer = setTimeout(() => fail(new FederationError("timeout", `bundle endpoint ${url.href} did not answer within ${limits.timeoutMs} ms`)), limits.timeoutMs);
+    const timer = setTimeout(() => fail(timeout()), limits.timeoutMs);
     const onAbort = (): void => fail(new FederationError("aborted", `fetching the bundle from ${url.href} was aborted`, { cause: signal?.reason }));
     signal?.addEventListener("abort", onAbort, { once: true });
     req.on("error", (error: Error) => fail(asFederationError(url, error)));
     req.on("response", (response: IncomingMessage) => {
+      const location = response.headers.location;
+      if (REDIRECT_STATUSES.has(response.statusCode) && location !== undefined) {
+        finish({ location });
+        return;
+      }
       if (response.statusCode !== 200) {
         fail(new FederationError("http-status", `bundle endpoint ${url.href} answered HTTP ${String(response.statusCode)} ${response.statusMessage ?? ""}`.trimEnd()));
         return;

@@ -3,6 +3,7 @@ export {
   DEFAULT_FETCH_TIMEOUT_MS,
   DEFAULT_MAX_BUNDLE_BYTES,
   fetchBundle,
+  MAX_BUNDLE_REDIRECTS,
   type BundleEndpointProfile,
   type FetchBundleOptions,
 } from "./fetch-bundle.js";
