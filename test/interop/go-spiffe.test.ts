@@ -7,12 +7,16 @@ import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { connect, createServer, type Server, type TLSSocket } from "node:tls";
 import { after, before, describe, it } from "node:test";
+import * as grpc from "@grpc/grpc-js";
 import { startFakeAgent } from "../../src/fakeagent/index.js";
 import type { FakeAgent } from "../../src/fakeagent/index.js";
 import {
   authorizeMemberOf,
   authorizeOneOf,
+  createGrpcMtlsServer,
   createMtlsServer,
+  grpcMtlsClientCredentials,
+  grpcPeerSpiffeId,
   mtlsClientOptions,
   peerSpiffeId,
   X509Source,
@@ -115,6 +119,22 @@ function notAllowed(peerId: string, rule: string): RegExp {
   return new RegExp(`peer ${escape(peerId)} is not allowed by the rule "${escape(rule)}"`);
 }
 
+
+/** grpc.health.v1.HealthCheckResponse{status: SERVING}: field 1, varint 1. */
+const SERVING_RESPONSE = Buffer.from([0x08, 0x01]);
+const HEALTH_CHECK_PATH = "/grpc.health.v1.Health/Check";
+const healthService: grpc.ServiceDefinition = {
+  Check: {
+    path: HEALTH_CHECK_PATH,
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (value: Buffer) => value,
+    requestDeserialize: (bytes: Buffer) => bytes,
+    responseSerialize: (value: Buffer) => value,
+    responseDeserialize: (bytes: Buffer) => bytes,
+  },
+};
+const HealthClient = grpc.makeGenericClientConstructor(healthService, "Health");
 
 describe("go-spiffe v2 and the Node library over SVIDs from the same fake agent", { skip: tools.skip, timeout: 4 * INTEROP_TIMEOUT_MS }, () => {
   let scratch: Awaited<ReturnType<typeof tempDir>>;
@@ -253,6 +273,109 @@ describe("go-spiffe v2 and the Node library over SVIDs from the same fake agent"
     it("a Node client refuses a go-spiffe server outside its allowed IDs, naming the ID", async () => {
       const { peer, port } = await goServer("mtls-server", { ids: [NODE_ID] });
       await assert.rejects(nodeMtlsClient(port, { ids: [OTHER_ID] }), notAllowed(GO_ID, `one of [${OTHER_ID}]`));
+      assert.ok(!peer.events.some((event) => event.event === "peer"));
+    });
+  });
+
+  describe("gRPC (grpc.health.v1.Health/Check)", () => {
+    /** A grpc-js server behind our mTLS server, whose Check handler reports the caller's SPIFFE ID. */
+    async function nodeGrpcServer(authorize: Authorize): Promise<{ server: Server; port: number; seen: string[]; refused: Error[] }> {
+      const seen: string[] = [];
+      const refused: Error[] = [];
+      const grpcServer = new grpc.Server();
+      grpcServer.addService(healthService, {
+        Check: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+          seen.push(String(grpcPeerSpiffeId(call)));
+          callback(null, SERVING_RESPONSE);
+        },
+      });
+      const server = createGrpcMtlsServer(grpcServer, source, authorizeInNode(authorize), { onRefused: (error) => refused.push(error) });
+      server.once("close", () => grpcServer.forceShutdown());
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      return { server, port: (server.address() as AddressInfo).port, seen, refused };
+    }
+
+    /** Calls Check; resolves with the server's SPIFFE ID (from the call's auth context) and the response bytes. */
+    function nodeGrpcClient(port: number, authorize: Authorize): Promise<{ serverId: string | undefined; response: Buffer }> {
+      const client = new HealthClient(`127.0.0.1:${port}`, grpcMtlsClientCredentials(source, authorizeInNode(authorize)));
+      return new Promise((resolve, reject) => {
+        const call = client.makeUnaryRequest(
+          HEALTH_CHECK_PATH,
+          (value: Buffer) => value,
+          (bytes: Buffer) => bytes,
+          Buffer.alloc(0),
+          { deadline: Date.now() + INTEROP_TIMEOUT_MS },
+          (error, response) => {
+            // A client call's auth context is null until connected; the helper reads a server call's.
+            const serverId = grpcPeerSpiffeId({ getAuthContext: () => call.getAuthContext() ?? {} })?.toString();
+            client.close();
+            if (error !== null || response === undefined) reject(error ?? new Error("no response"));
+            else resolve({ serverId, response });
+          },
+        );
+      });
+    }
+
+    it("a go-spiffe client calls a Node server; each sees the other's SPIFFE ID", async () => {
+      const node = await nodeGrpcServer({ ids: [GO_ID] });
+      try {
+        const client = goPeer("grpc-client", `127.0.0.1:${node.port}`, { ids: [NODE_ID] });
+        assert.equal(await client.exited, 0, client.stderr);
+        const seen = await client.waitFor("peer line", (event) => event.event === "peer");
+        assert.equal(seen.peerId, NODE_ID);
+        assert.equal(seen.status, "SERVING");
+        assert.deepEqual(node.seen, [GO_ID]);
+      } finally {
+        node.server.close();
+      }
+    });
+
+    it("a Node client calls a go-spiffe server; each sees the other's SPIFFE ID", async () => {
+      const { peer, port } = await goServer("grpc-server", { ids: [NODE_ID] });
+      const { serverId, response } = await nodeGrpcClient(port, { ids: [GO_ID] });
+      assert.equal(serverId, GO_ID);
+      assert.deepEqual(response, SERVING_RESPONSE);
+      const seen = await peer.waitFor("peer line", (event) => event.event === "peer");
+      assert.equal(seen.peerId, NODE_ID);
+    });
+
+    it("a Node server refuses a go-spiffe client outside its allowed IDs", async () => {
+      const node = await nodeGrpcServer({ ids: [OTHER_ID] });
+      try {
+        const client = goPeer("grpc-client", `127.0.0.1:${node.port}`, { ids: [NODE_ID] });
+        assert.equal(await client.exited, 1);
+        assert.deepEqual(node.seen, []);
+        assert.equal(node.refused.length, 1);
+        assert.match(node.refused[0]?.message ?? "", notAllowed(GO_ID, `one of [${OTHER_ID}]`));
+      } finally {
+        node.server.close();
+      }
+    });
+
+    it("a go-spiffe client refuses a Node server outside its trust domain rule", async () => {
+      const node = await nodeGrpcServer({ ids: [GO_ID] });
+      try {
+        const client = goPeer("grpc-client", `127.0.0.1:${node.port}`, { memberOf: OTHER_TRUST_DOMAIN });
+        assert.equal(await client.exited, 1);
+        const refused = await client.waitFor("refusal", (event) => event.event === "refused");
+        assert.equal(refused.peerId, NODE_ID);
+        assert.deepEqual(node.seen, []);
+      } finally {
+        node.server.close();
+      }
+    });
+
+    it("a go-spiffe server refuses a Node client outside its trust domain rule", async () => {
+      const { peer, port } = await goServer("grpc-server", { memberOf: OTHER_TRUST_DOMAIN });
+      await assert.rejects(nodeGrpcClient(port, { ids: [GO_ID] }));
+      const refused = await peer.waitFor("refusal", (event) => event.event === "refused");
+      assert.equal(refused.peerId, NODE_ID);
+      assert.ok(!peer.events.some((event) => event.event === "peer"));
+    });
+
+    it("a Node client refuses a go-spiffe server outside its allowed IDs", async () => {
+      const { peer, port } = await goServer("grpc-server", { ids: [NODE_ID] });
+      await assert.rejects(nodeGrpcClient(port, { ids: [OTHER_ID] }), notAllowed(GO_ID, `one of [${OTHER_ID}]`));
       assert.ok(!peer.events.some((event) => event.event === "peer"));
     });
   });
