@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -68,8 +68,10 @@ describe("docs/library.md", () => {
       files: names,
     };
     await writeFile(join(scratch, "tsconfig.json"), JSON.stringify(config));
-    // As in the package itself: the examples are ES modules with top-level await.
+    // As in the package itself: the examples are ES modules with top-level await, and they
+    // import the package's own dependencies (@grpc/grpc-js) as a reader's project would.
     await writeFile(join(scratch, "package.json"), JSON.stringify({ type: "module" }));
+    await symlink(join(repo, "node_modules"), join(scratch, "node_modules"), "dir");
     const tsc = spawnSync(process.execPath, [join(repo, "node_modules", "typescript", "bin", "tsc"), "-p", join(scratch, "tsconfig.json")], {
       encoding: "utf8",
     });
