@@ -23,3 +23,4 @@ export {
   type BundleProvider,
   type BundleRequestListener,
 } from "./bundle-handler.js";
+export { combineBundleSources, type AnyBundleSource } from "./combined-bundle-source.js";

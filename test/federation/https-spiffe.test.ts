@@ -12,6 +12,7 @@ import {
   BundleWatcher,
   bundleEndpointTlsOptions,
   bundleFromSources,
+  combineBundleSources,
   createBundleEndpointServer,
   fetchBundle,
   FederationError,
@@ -19,6 +20,8 @@ import {
 } from "../../src/federation/index.js";
 import { parseTrustDomain } from "../../src/spiffe/spiffe-id.js";
 import type { SpiffeBundle } from "../../src/spiffe/spiffe-bundle.js";
+import { X509BundleSet } from "../../src/spiffe/x509-bundle.js";
+import { verifyX509Svid } from "../../src/spiffe/x509-svid.js";
 import { JwtSource } from "../../src/workloadapi/jwt-source.js";
 import { X509Source } from "../../src/workloadapi/x509-source.js";
 
@@ -176,6 +179,14 @@ describe("https_spiffe between two trust domains, from our bundle endpoint", () 
       fetchBundle("other.org", url, { profile: { type: "https_spiffe", endpointSpiffeId: ENDPOINT_ID, bundles: initial } }),
       isFederationError("endpoint-not-authenticated", /not authenticated|bundle endpoint is not/),
     );
+
+    // Fed beside the workload's own trust domain, the watcher verifies other.org's current SVIDs.
+    const own = workload.getX509Bundle(EXAMPLE);
+    assert.ok(own !== undefined);
+    const bundles = combineBundleSources(new X509BundleSet([own]), watcher);
+    assert.equal(verifyX509Svid(endpointSource.getX509Svid().certificates, bundles).id.toString(), ENDPOINT_ID);
+    assert.equal(verifyX509Svid(workload.getX509Svid().certificates, bundles).id.toString(), WORKLOAD_ID);
+    assert.deepEqual([...(bundles.getJwtBundle(OTHER)?.authorities.keys() ?? [])].sort(), [...(endpointJwt.getJwtBundle(OTHER)?.authorities.keys() ?? [])].sort());
     t.diagnostic(`watcher saw ${updates.length} updates; other.org's CA went from ${before.length} to ${rotated.length} new authorities`);
   });
 });
