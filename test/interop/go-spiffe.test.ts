@@ -22,9 +22,11 @@ import {
   X509Source,
   type SpiffeIdAuthorizer,
 } from "../../src/index.js";
+import { SpireDeployment } from "./spire.js";
 import { INTEROP_TIMEOUT_MS, requireTools, tempDir } from "./support.js";
 
 const tools = requireTools(["go-spiffe-peer"]);
+const spireTools = requireTools(["spire-server", "spire-agent"]);
 
 const TRUST_DOMAIN = "example.org";
 const GO_ID = "spiffe://example.org/go";
@@ -136,247 +138,273 @@ const healthService: grpc.ServiceDefinition = {
 };
 const HealthClient = grpc.makeGenericClientConstructor(healthService, "Health");
 
-describe("go-spiffe v2 and the Node library over SVIDs from the same fake agent", { skip: tools.skip, timeout: 4 * INTEROP_TIMEOUT_MS }, () => {
-  let scratch: Awaited<ReturnType<typeof tempDir>>;
-  let agent: FakeAgent;
-  let source: X509Source;
-  const peers: GoPeer[] = [];
+/** A Workload API both sides fetch from: the socket, and how to stop it. */
+interface SharedAgent {
+  readonly socketPath: string;
+  stop(): Promise<void>;
+}
 
-  function goPeer(mode: string, address: string, authorize: Authorize): GoPeer {
-    const peer = new GoPeer(tools.path("go-spiffe-peer"), [
-      mode, "-socket", agent.socketPath, "-svid-hint", "go", "-address", address, ...authorizeFlags(authorize),
-    ]);
-    peers.push(peer);
-    return peer;
-  }
-
-  async function goServer(mode: "mtls-server" | "grpc-server", authorize: Authorize): Promise<{ peer: GoPeer; port: number }> {
-    const peer = goPeer(mode, "127.0.0.1:0", authorize);
-    const listening = await peer.waitFor("listening line", (event) => event.event === "listening");
-    return { peer, port: Number(listening.address?.split(":").at(-1)) };
-  }
-
-  before(async () => {
-    scratch = await tempDir("go-spiffe-");
-    agent = await startFakeAgent({
-      socketPath: join(scratch.path, "agent.sock"),
-      trustDomain: TRUST_DOMAIN,
-      identities: [{ spiffeId: NODE_ID, hint: "node" }, { spiffeId: GO_ID, hint: "go" }],
-      federatesWith: [OTHER_TRUST_DOMAIN],
-      intermediate: true,
-      // Long enough that nothing rotates while both sides compare what they saw.
-      x509TtlSeconds: 3600,
-    });
-    source = await X509Source.create({ address: agent.address, picker: "node", timeoutMs: INTEROP_TIMEOUT_MS });
+/** The fake agent: the two identities, issued from an intermediate CA, with other.org federated. */
+async function fakeAgent(dir: string): Promise<SharedAgent> {
+  const agent: FakeAgent = await startFakeAgent({
+    socketPath: join(dir, "agent.sock"),
+    trustDomain: TRUST_DOMAIN,
+    identities: [{ spiffeId: NODE_ID, hint: "node" }, { spiffeId: GO_ID, hint: "go" }],
+    federatesWith: [OTHER_TRUST_DOMAIN],
+    intermediate: true,
+    // Long enough that nothing rotates while both sides compare what they saw.
+    x509TtlSeconds: 3600,
   });
+  return agent;
+}
 
-  after(async () => {
-    await Promise.all(peers.map((peer) => peer.stop()));
-    source?.close();
-    await agent?.stop();
-    await scratch?.remove();
-  });
+/** Real SPIRE: both identities registered for this uid; its 10 s SVIDs rotate during the suite. */
+async function spireAgent(dir: string): Promise<SharedAgent> {
+  const spire = await SpireDeployment.start(spireTools, dir, [
+    { entryId: "go-spiffe-node", spiffeId: NODE_ID, hint: "node" },
+    { entryId: "go-spiffe-go", spiffeId: GO_ID, hint: "go" },
+  ]);
+  return { socketPath: spire.agentSocket, stop: () => spire.stop() };
+}
 
-  describe("mTLS", () => {
-    /** A Node mTLS server that answers each verified client with one line naming it. */
-    async function nodeMtlsServer(authorize: Authorize): Promise<{ server: Server; port: number; seen: string[]; refused: Error[] }> {
-      const seen: string[] = [];
-      const refused: Error[] = [];
-      const server = createMtlsServer(
-        source,
-        authorizeInNode(authorize),
-        (options) =>
-          createServer(options, (socket: TLSSocket) => {
-            const peerId = peerSpiffeId(socket)?.toString();
-            seen.push(String(peerId));
-            socket.end(`hello ${peerId} from node\n`);
-          }),
-        { onRefused: (error) => refused.push(error) },
-      );
-      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-      return { server, port: (server.address() as AddressInfo).port, seen, refused };
+for (const [agentName, startAgent, skip] of [
+  ["the fake agent", fakeAgent, tools.skip],
+  ["a real SPIRE agent", spireAgent, tools.skip || spireTools.skip],
+] as const) {
+  describe(`go-spiffe v2 and the Node library over SVIDs from ${agentName}`, { skip, timeout: 6 * INTEROP_TIMEOUT_MS }, () => {
+    let scratch: Awaited<ReturnType<typeof tempDir>>;
+    let agent: SharedAgent;
+    let source: X509Source;
+    const peers: GoPeer[] = [];
+
+    function goPeer(mode: string, address: string, authorize: Authorize): GoPeer {
+      const peer = new GoPeer(tools.path("go-spiffe-peer"), [
+        mode, "-socket", agent.socketPath, "-svid-hint", "go", "-address", address, ...authorizeFlags(authorize),
+      ]);
+      peers.push(peer);
+      return peer;
     }
 
-    /** Connects, reads the server's one line; resolves with the server's verified ID. */
-    function nodeMtlsClient(port: number, authorize: Authorize): Promise<{ serverId: string | undefined; reply: string }> {
-      return new Promise((resolve, reject) => {
-        const socket = connect({ host: "127.0.0.1", port, ...mtlsClientOptions(source, authorizeInNode(authorize)) });
-        let reply = "";
-        socket.setEncoding("utf8").on("data", (chunk: string) => (reply += chunk));
-        socket.on("error", reject);
-        socket.on("end", () => {
-          const serverId = peerSpiffeId(socket)?.toString();
-          if (reply === "") reject(new Error("the server closed without a reply"));
-          else resolve({ serverId, reply: reply.trim() });
-        });
-      });
+    async function goServer(mode: "mtls-server" | "grpc-server", authorize: Authorize): Promise<{ peer: GoPeer; port: number }> {
+      const peer = goPeer(mode, "127.0.0.1:0", authorize);
+      const listening = await peer.waitFor("listening line", (event) => event.event === "listening");
+      return { peer, port: Number(listening.address?.split(":").at(-1)) };
     }
 
-    it("a go-spiffe client and a Node server each see the other's SPIFFE ID", async () => {
-      const node = await nodeMtlsServer({ ids: [GO_ID] });
-      try {
-        const client = goPeer("mtls-client", `127.0.0.1:${node.port}`, { ids: [NODE_ID] });
-        assert.equal(await client.exited, 0, client.stderr);
-        const seen = await client.waitFor("peer line", (event) => event.event === "peer");
-        assert.equal(seen.peerId, NODE_ID);
-        assert.equal(seen.reply, `hello ${GO_ID} from node`);
-        assert.deepEqual(node.seen, [GO_ID]);
-      } finally {
-        node.server.close();
-      }
+    before(async () => {
+      scratch = await tempDir("go-spiffe-");
+      agent = await startAgent(scratch.path);
+      source = await X509Source.create({ address: `unix://${agent.socketPath}`, picker: "node", timeoutMs: INTEROP_TIMEOUT_MS });
     });
 
-    it("a Node client and a go-spiffe server each see the other's SPIFFE ID", async () => {
-      const { peer, port } = await goServer("mtls-server", { ids: [NODE_ID] });
-      const { serverId, reply } = await nodeMtlsClient(port, { ids: [GO_ID] });
-      assert.equal(serverId, GO_ID);
-      assert.equal(reply, `hello ${NODE_ID} from go-spiffe`);
-      const seen = await peer.waitFor("peer line", (event) => event.event === "peer");
-      assert.equal(seen.peerId, NODE_ID);
+    after(async () => {
+      await Promise.all(peers.map((peer) => peer.stop()));
+      source?.close();
+      await agent?.stop();
+      await scratch?.remove();
     });
 
-    it("a Node server refuses a go-spiffe client outside its allowed IDs, naming the ID", async () => {
-      const node = await nodeMtlsServer({ ids: [OTHER_ID] });
-      try {
-        const client = goPeer("mtls-client", `127.0.0.1:${node.port}`, { ids: [NODE_ID] });
-        assert.equal(await client.exited, 1);
-        assert.equal(node.seen.length, 0);
-        assert.equal(node.refused.length, 1);
-        assert.match(node.refused[0]?.message ?? "", notAllowed(GO_ID, `one of [${OTHER_ID}]`));
-      } finally {
-        node.server.close();
-      }
-    });
-
-    it("a go-spiffe client refuses a Node server outside its trust domain rule", async () => {
-      const node = await nodeMtlsServer({ ids: [GO_ID] });
-      try {
-        const client = goPeer("mtls-client", `127.0.0.1:${node.port}`, { memberOf: OTHER_TRUST_DOMAIN });
-        assert.equal(await client.exited, 1);
-        const refused = await client.waitFor("refusal", (event) => event.event === "refused");
-        assert.equal(refused.peerId, NODE_ID);
-        assert.match(refused.error ?? "", /unexpected trust domain "example\.org"/);
-        assert.equal(node.seen.length, 0);
-      } finally {
-        node.server.close();
-      }
-    });
-
-    it("a go-spiffe server refuses a Node client outside its trust domain rule", async () => {
-      const { peer, port } = await goServer("mtls-server", { memberOf: OTHER_TRUST_DOMAIN });
-      await assert.rejects(nodeMtlsClient(port, { ids: [GO_ID] }));
-      const refused = await peer.waitFor("refusal", (event) => event.event === "refused");
-      assert.equal(refused.peerId, NODE_ID);
-      assert.ok(!peer.events.some((event) => event.event === "peer"));
-    });
-
-    it("a Node client refuses a go-spiffe server outside its allowed IDs, naming the ID", async () => {
-      const { peer, port } = await goServer("mtls-server", { ids: [NODE_ID] });
-      await assert.rejects(nodeMtlsClient(port, { ids: [OTHER_ID] }), notAllowed(GO_ID, `one of [${OTHER_ID}]`));
-      assert.ok(!peer.events.some((event) => event.event === "peer"));
-    });
-  });
-
-  describe("gRPC (grpc.health.v1.Health/Check)", () => {
-    /** A grpc-js server behind our mTLS server, whose Check handler reports the caller's SPIFFE ID. */
-    async function nodeGrpcServer(authorize: Authorize): Promise<{ server: Server; port: number; seen: string[]; refused: Error[] }> {
-      const seen: string[] = [];
-      const refused: Error[] = [];
-      const grpcServer = new grpc.Server();
-      grpcServer.addService(healthService, {
-        Check: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
-          seen.push(String(grpcPeerSpiffeId(call)));
-          callback(null, SERVING_RESPONSE);
-        },
-      });
-      const server = createGrpcMtlsServer(grpcServer, source, authorizeInNode(authorize), { onRefused: (error) => refused.push(error) });
-      server.once("close", () => grpcServer.forceShutdown());
-      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-      return { server, port: (server.address() as AddressInfo).port, seen, refused };
-    }
-
-    /** Calls Check; resolves with the server's SPIFFE ID (from the call's auth context) and the response bytes. */
-    function nodeGrpcClient(port: number, authorize: Authorize): Promise<{ serverId: string | undefined; response: Buffer }> {
-      const client = new HealthClient(`127.0.0.1:${port}`, grpcMtlsClientCredentials(source, authorizeInNode(authorize)));
-      return new Promise((resolve, reject) => {
-        const call = client.makeUnaryRequest(
-          HEALTH_CHECK_PATH,
-          (value: Buffer) => value,
-          (bytes: Buffer) => bytes,
-          Buffer.alloc(0),
-          { deadline: Date.now() + INTEROP_TIMEOUT_MS },
-          (error, response) => {
-            // A client call's auth context is null until connected; the helper reads a server call's.
-            const serverId = grpcPeerSpiffeId({ getAuthContext: () => call.getAuthContext() ?? {} })?.toString();
-            client.close();
-            if (error !== null || response === undefined) reject(error ?? new Error("no response"));
-            else resolve({ serverId, response });
-          },
+    describe("mTLS", () => {
+      /** A Node mTLS server that answers each verified client with one line naming it. */
+      async function nodeMtlsServer(authorize: Authorize): Promise<{ server: Server; port: number; seen: string[]; refused: Error[] }> {
+        const seen: string[] = [];
+        const refused: Error[] = [];
+        const server = createMtlsServer(
+          source,
+          authorizeInNode(authorize),
+          (options) =>
+            createServer(options, (socket: TLSSocket) => {
+              const peerId = peerSpiffeId(socket)?.toString();
+              seen.push(String(peerId));
+              socket.end(`hello ${peerId} from node\n`);
+            }),
+          { onRefused: (error) => refused.push(error) },
         );
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        return { server, port: (server.address() as AddressInfo).port, seen, refused };
+      }
+
+      /** Connects, reads the server's one line; resolves with the server's verified ID. */
+      function nodeMtlsClient(port: number, authorize: Authorize): Promise<{ serverId: string | undefined; reply: string }> {
+        return new Promise((resolve, reject) => {
+          const socket = connect({ host: "127.0.0.1", port, ...mtlsClientOptions(source, authorizeInNode(authorize)) });
+          let reply = "";
+          socket.setEncoding("utf8").on("data", (chunk: string) => (reply += chunk));
+          socket.on("error", reject);
+          socket.on("end", () => {
+            const serverId = peerSpiffeId(socket)?.toString();
+            if (reply === "") reject(new Error("the server closed without a reply"));
+            else resolve({ serverId, reply: reply.trim() });
+          });
+        });
+      }
+
+      it("a go-spiffe client and a Node server each see the other's SPIFFE ID", async () => {
+        const node = await nodeMtlsServer({ ids: [GO_ID] });
+        try {
+          const client = goPeer("mtls-client", `127.0.0.1:${node.port}`, { ids: [NODE_ID] });
+          assert.equal(await client.exited, 0, client.stderr);
+          const seen = await client.waitFor("peer line", (event) => event.event === "peer");
+          assert.equal(seen.peerId, NODE_ID);
+          assert.equal(seen.reply, `hello ${GO_ID} from node`);
+          assert.deepEqual(node.seen, [GO_ID]);
+        } finally {
+          node.server.close();
+        }
       });
-    }
 
-    it("a go-spiffe client calls a Node server; each sees the other's SPIFFE ID", async () => {
-      const node = await nodeGrpcServer({ ids: [GO_ID] });
-      try {
-        const client = goPeer("grpc-client", `127.0.0.1:${node.port}`, { ids: [NODE_ID] });
-        assert.equal(await client.exited, 0, client.stderr);
-        const seen = await client.waitFor("peer line", (event) => event.event === "peer");
+      it("a Node client and a go-spiffe server each see the other's SPIFFE ID", async () => {
+        const { peer, port } = await goServer("mtls-server", { ids: [NODE_ID] });
+        const { serverId, reply } = await nodeMtlsClient(port, { ids: [GO_ID] });
+        assert.equal(serverId, GO_ID);
+        assert.equal(reply, `hello ${NODE_ID} from go-spiffe`);
+        const seen = await peer.waitFor("peer line", (event) => event.event === "peer");
         assert.equal(seen.peerId, NODE_ID);
-        assert.equal(seen.status, "SERVING");
-        assert.deepEqual(node.seen, [GO_ID]);
-      } finally {
-        node.server.close();
-      }
-    });
+      });
 
-    it("a Node client calls a go-spiffe server; each sees the other's SPIFFE ID", async () => {
-      const { peer, port } = await goServer("grpc-server", { ids: [NODE_ID] });
-      const { serverId, response } = await nodeGrpcClient(port, { ids: [GO_ID] });
-      assert.equal(serverId, GO_ID);
-      assert.deepEqual(response, SERVING_RESPONSE);
-      const seen = await peer.waitFor("peer line", (event) => event.event === "peer");
-      assert.equal(seen.peerId, NODE_ID);
-    });
+      it("a Node server refuses a go-spiffe client outside its allowed IDs, naming the ID", async () => {
+        const node = await nodeMtlsServer({ ids: [OTHER_ID] });
+        try {
+          const client = goPeer("mtls-client", `127.0.0.1:${node.port}`, { ids: [NODE_ID] });
+          assert.equal(await client.exited, 1);
+          assert.equal(node.seen.length, 0);
+          assert.equal(node.refused.length, 1);
+          assert.match(node.refused[0]?.message ?? "", notAllowed(GO_ID, `one of [${OTHER_ID}]`));
+        } finally {
+          node.server.close();
+        }
+      });
 
-    it("a Node server refuses a go-spiffe client outside its allowed IDs", async () => {
-      const node = await nodeGrpcServer({ ids: [OTHER_ID] });
-      try {
-        const client = goPeer("grpc-client", `127.0.0.1:${node.port}`, { ids: [NODE_ID] });
-        assert.equal(await client.exited, 1);
-        assert.deepEqual(node.seen, []);
-        assert.equal(node.refused.length, 1);
-        assert.match(node.refused[0]?.message ?? "", notAllowed(GO_ID, `one of [${OTHER_ID}]`));
-      } finally {
-        node.server.close();
-      }
-    });
+      it("a go-spiffe client refuses a Node server outside its trust domain rule", async () => {
+        const node = await nodeMtlsServer({ ids: [GO_ID] });
+        try {
+          const client = goPeer("mtls-client", `127.0.0.1:${node.port}`, { memberOf: OTHER_TRUST_DOMAIN });
+          assert.equal(await client.exited, 1);
+          const refused = await client.waitFor("refusal", (event) => event.event === "refused");
+          assert.equal(refused.peerId, NODE_ID);
+          assert.match(refused.error ?? "", /unexpected trust domain "example\.org"/);
+          assert.equal(node.seen.length, 0);
+        } finally {
+          node.server.close();
+        }
+      });
 
-    it("a go-spiffe client refuses a Node server outside its trust domain rule", async () => {
-      const node = await nodeGrpcServer({ ids: [GO_ID] });
-      try {
-        const client = goPeer("grpc-client", `127.0.0.1:${node.port}`, { memberOf: OTHER_TRUST_DOMAIN });
-        assert.equal(await client.exited, 1);
-        const refused = await client.waitFor("refusal", (event) => event.event === "refused");
+      it("a go-spiffe server refuses a Node client outside its trust domain rule", async () => {
+        const { peer, port } = await goServer("mtls-server", { memberOf: OTHER_TRUST_DOMAIN });
+        await assert.rejects(nodeMtlsClient(port, { ids: [GO_ID] }));
+        const refused = await peer.waitFor("refusal", (event) => event.event === "refused");
         assert.equal(refused.peerId, NODE_ID);
-        assert.deepEqual(node.seen, []);
-      } finally {
-        node.server.close();
+        assert.ok(!peer.events.some((event) => event.event === "peer"));
+      });
+
+      it("a Node client refuses a go-spiffe server outside its allowed IDs, naming the ID", async () => {
+        const { peer, port } = await goServer("mtls-server", { ids: [NODE_ID] });
+        await assert.rejects(nodeMtlsClient(port, { ids: [OTHER_ID] }), notAllowed(GO_ID, `one of [${OTHER_ID}]`));
+        assert.ok(!peer.events.some((event) => event.event === "peer"));
+      });
+    });
+
+    describe("gRPC (grpc.health.v1.Health/Check)", () => {
+      /** A grpc-js server behind our mTLS server, whose Check handler reports the caller's SPIFFE ID. */
+      async function nodeGrpcServer(authorize: Authorize): Promise<{ server: Server; port: number; seen: string[]; refused: Error[] }> {
+        const seen: string[] = [];
+        const refused: Error[] = [];
+        const grpcServer = new grpc.Server();
+        grpcServer.addService(healthService, {
+          Check: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+            seen.push(String(grpcPeerSpiffeId(call)));
+            callback(null, SERVING_RESPONSE);
+          },
+        });
+        const server = createGrpcMtlsServer(grpcServer, source, authorizeInNode(authorize), { onRefused: (error) => refused.push(error) });
+        server.once("close", () => grpcServer.forceShutdown());
+        await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+        return { server, port: (server.address() as AddressInfo).port, seen, refused };
       }
-    });
 
-    it("a go-spiffe server refuses a Node client outside its trust domain rule", async () => {
-      const { peer, port } = await goServer("grpc-server", { memberOf: OTHER_TRUST_DOMAIN });
-      await assert.rejects(nodeGrpcClient(port, { ids: [GO_ID] }));
-      const refused = await peer.waitFor("refusal", (event) => event.event === "refused");
-      assert.equal(refused.peerId, NODE_ID);
-      assert.ok(!peer.events.some((event) => event.event === "peer"));
-    });
+      /** Calls Check; resolves with the server's SPIFFE ID (from the call's auth context) and the response bytes. */
+      function nodeGrpcClient(port: number, authorize: Authorize): Promise<{ serverId: string | undefined; response: Buffer }> {
+        const client = new HealthClient(`127.0.0.1:${port}`, grpcMtlsClientCredentials(source, authorizeInNode(authorize)));
+        return new Promise((resolve, reject) => {
+          const call = client.makeUnaryRequest(
+            HEALTH_CHECK_PATH,
+            (value: Buffer) => value,
+            (bytes: Buffer) => bytes,
+            Buffer.alloc(0),
+            { deadline: Date.now() + INTEROP_TIMEOUT_MS },
+            (error, response) => {
+              // A client call's auth context is null until connected; the helper reads a server call's.
+              const serverId = grpcPeerSpiffeId({ getAuthContext: () => call.getAuthContext() ?? {} })?.toString();
+              client.close();
+              if (error !== null || response === undefined) reject(error ?? new Error("no response"));
+              else resolve({ serverId, response });
+            },
+          );
+        });
+      }
 
-    it("a Node client refuses a go-spiffe server outside its allowed IDs", async () => {
-      const { peer, port } = await goServer("grpc-server", { ids: [NODE_ID] });
-      await assert.rejects(nodeGrpcClient(port, { ids: [OTHER_ID] }), notAllowed(GO_ID, `one of [${OTHER_ID}]`));
-      assert.ok(!peer.events.some((event) => event.event === "peer"));
+      it("a go-spiffe client calls a Node server; each sees the other's SPIFFE ID", async () => {
+        const node = await nodeGrpcServer({ ids: [GO_ID] });
+        try {
+          const client = goPeer("grpc-client", `127.0.0.1:${node.port}`, { ids: [NODE_ID] });
+          assert.equal(await client.exited, 0, client.stderr);
+          const seen = await client.waitFor("peer line", (event) => event.event === "peer");
+          assert.equal(seen.peerId, NODE_ID);
+          assert.equal(seen.status, "SERVING");
+          assert.deepEqual(node.seen, [GO_ID]);
+        } finally {
+          node.server.close();
+        }
+      });
+
+      it("a Node client calls a go-spiffe server; each sees the other's SPIFFE ID", async () => {
+        const { peer, port } = await goServer("grpc-server", { ids: [NODE_ID] });
+        const { serverId, response } = await nodeGrpcClient(port, { ids: [GO_ID] });
+        assert.equal(serverId, GO_ID);
+        assert.deepEqual(response, SERVING_RESPONSE);
+        const seen = await peer.waitFor("peer line", (event) => event.event === "peer");
+        assert.equal(seen.peerId, NODE_ID);
+      });
+
+      it("a Node server refuses a go-spiffe client outside its allowed IDs", async () => {
+        const node = await nodeGrpcServer({ ids: [OTHER_ID] });
+        try {
+          const client = goPeer("grpc-client", `127.0.0.1:${node.port}`, { ids: [NODE_ID] });
+          assert.equal(await client.exited, 1);
+          assert.deepEqual(node.seen, []);
+          assert.equal(node.refused.length, 1);
+          assert.match(node.refused[0]?.message ?? "", notAllowed(GO_ID, `one of [${OTHER_ID}]`));
+        } finally {
+          node.server.close();
+        }
+      });
+
+      it("a go-spiffe client refuses a Node server outside its trust domain rule", async () => {
+        const node = await nodeGrpcServer({ ids: [GO_ID] });
+        try {
+          const client = goPeer("grpc-client", `127.0.0.1:${node.port}`, { memberOf: OTHER_TRUST_DOMAIN });
+          assert.equal(await client.exited, 1);
+          const refused = await client.waitFor("refusal", (event) => event.event === "refused");
+          assert.equal(refused.peerId, NODE_ID);
+          assert.deepEqual(node.seen, []);
+        } finally {
+          node.server.close();
+        }
+      });
+
+      it("a go-spiffe server refuses a Node client outside its trust domain rule", async () => {
+        const { peer, port } = await goServer("grpc-server", { memberOf: OTHER_TRUST_DOMAIN });
+        await assert.rejects(nodeGrpcClient(port, { ids: [GO_ID] }));
+        const refused = await peer.waitFor("refusal", (event) => event.event === "refused");
+        assert.equal(refused.peerId, NODE_ID);
+        assert.ok(!peer.events.some((event) => event.event === "peer"));
+      });
+
+      it("a Node client refuses a go-spiffe server outside its allowed IDs", async () => {
+        const { peer, port } = await goServer("grpc-server", { ids: [NODE_ID] });
+        await assert.rejects(nodeGrpcClient(port, { ids: [OTHER_ID] }), notAllowed(GO_ID, `one of [${OTHER_ID}]`));
+        assert.ok(!peer.events.some((event) => event.event === "peer"));
+      });
     });
   });
-});
+}
