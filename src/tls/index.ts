@@ -37,3 +37,4 @@ export {
   type WebIdentity,
 } from "./source-tls.js";
 export { type SpiffeTlsSource, type TlsBundleSource, type UpdatingSource, type X509SvidSource } from "./source-material.js";
+export { SpiffeHttpsAgent, type SpiffeHttpsAgentOptions } from "./https-agent.js";

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { createServer as createHttpsServer } from "node:https";
 import { it } from "node:test";
-import type { TLSSocket } from "node:tls";
+import type { ConnectionOptions, TLSSocket } from "node:tls";
 import { authorizeId } from "../../src/tls/authorizers.js";
+import { SpiffeHttpsAgent } from "../../src/tls/https-agent.js";
 import { createMtlsServer, mtlsClientOptions, peerSpiffeId } from "../../src/tls/source-tls.js";
 import { normalSerial } from "./identities.js";
 import { agentFor, as, DEADLINE_MS, fetchOnce, listenOn, sourceOf, type Fetched } from "./source-support.js";
@@ -76,4 +77,34 @@ it(`an https mTLS server keeps serving across ${ROTATIONS} rotations of 1 s SVID
     assert.ok(presented >= rotation, `after rotation ${rotation} the server presented ${fetched.serverSerial} (SVID #${presented})`);
   }
   assert.ok(presentedSerials.size > 1, "the loop's handshakes must have seen more than one server SVID");
+});
+
+it("a SpiffeHttpsAgent presents the client SVID in force on each new connection across 3 rotations", async (t) => {
+  const agent = await agentFor(t, "example.org", ["server", "client"], { x509TtlSeconds: 1 });
+  const source = await sourceOf(t, agent);
+  const client = as(source, "client");
+  const https = createMtlsServer(as(source, "server"), authorizeId("spiffe://example.org/client"), (options) =>
+    createHttpsServer(options, (request, response) => response.end(normalSerial((request.socket as TLSSocket).getPeerCertificate().serialNumber ?? ""))),
+  );
+  const port = await listenOn(t, https);
+  const httpsAgent = new SpiffeHttpsAgent({ connectionOptions: () => mtlsClientOptions(client, authorizeId("spiffe://example.org/server")) });
+  t.after(() => httpsAgent.destroy());
+  const serialOf = (): string => normalSerial(client.getX509Svid().certificates[0]?.serialHex ?? "");
+  const issued = [serialOf()];
+  const onUpdate = (): void => {
+    if (serialOf() !== issued[issued.length - 1]) issued.push(serialOf());
+  };
+  source.on("update", onUpdate);
+  t.after(() => source.off("update", onUpdate));
+  const results: { rotation: number; fetched: Fetched }[] = [];
+  while (results.length < 3) {
+    const seen = issued.length;
+    while (issued.length === seen) await new Promise<void>((resolve) => source.once("update", () => setImmediate(resolve)));
+    const rotation = issued.length - 1;
+    results.push({ rotation, fetched: await fetchOnce(port, { agent: httpsAgent } as ConnectionOptions) });
+  }
+  for (const { rotation, fetched } of results) {
+    assert.equal(fetched.error, undefined, `after rotation ${rotation}: ${fetched.error?.message}`);
+    assert.ok(issued.indexOf(fetched.body ?? "") >= rotation, `after rotation ${rotation} the client presented ${fetched.body}`);
+  }
 });
