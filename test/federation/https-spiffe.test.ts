@@ -187,6 +187,6 @@ describe("https_spiffe between two trust domains, from our bundle endpoint", () 
     assert.equal(verifyX509Svid(endpointSource.getX509Svid().certificates, bundles).id.toString(), ENDPOINT_ID);
     assert.equal(verifyX509Svid(workload.getX509Svid().certificates, bundles).id.toString(), WORKLOAD_ID);
     assert.deepEqual([...(bundles.getJwtBundle(OTHER)?.authorities.keys() ?? [])].sort(), [...(endpointJwt.getJwtBundle(OTHER)?.authorities.keys() ?? [])].sort());
-    t.diagnostic(`watcher saw ${updates.length} updates; other.org's CA went from ${before.length} to ${rotated.length} new authorities`);
+    t.diagnostic(`watcher saw ${updates.length} updates; other.org replaced its ${before.length} CA(s) with ${rotated.length} new one(s)`);
   });
 });
