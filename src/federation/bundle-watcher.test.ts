@@ -110,9 +110,9 @@ describe("BundleWatcher", () => {
         url: endpoint.url,
         profile: { type: "https_spiffe", endpointSpiffeId: ENDPOINT_ID, bundles: endpoint.anchor },
         backoff: { initialMs: 50, maxMs: 100 },
-        readyTimeoutMs: 500,
+        readyTimeoutMs: 2_000,
       }),
-      (error: unknown) => error instanceof FederationError && error.rule === "http-status" && /no bundle for "other\.org" .* within 500 ms: .*HTTP 500/.test(error.message),
+      (error: unknown) => error instanceof FederationError && error.rule === "http-status" && /no bundle for "other\.org" .* within 2000 ms: .*HTTP 500/.test(error.message),
     );
     endpoint.failing = false;
     const watcher = await BundleWatcher.start({

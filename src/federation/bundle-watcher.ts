@@ -75,6 +75,7 @@ const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 60_000 };
  * bundle set.
  */
 export class BundleWatcher extends EventEmitter<BundleWatcherEvents> implements X509BundleSource, JwtBundleSource {
+  /** The one trust domain this watcher holds a bundle for. */
   readonly trustDomain: TrustDomain;
   readonly #options: BundleWatcherOptions;
   readonly #backoff: Backoff;

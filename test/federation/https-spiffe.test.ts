@@ -86,7 +86,7 @@ describe("https_spiffe between two trust domains, from our bundle endpoint", () 
       identities: [{ spiffeId: ENDPOINT_ID }],
       // Short SVIDs and a CA overlap long enough for several refreshes: a CA rotation ends in seconds.
       x509TtlSeconds: 4,
-      rotationOverlapMs: 3_000,
+      rotationOverlapMs: 5_000,
       writeBundlePath: otherBundleFile,
     });
     exampleAgent = await startFakeAgent({
