@@ -182,6 +182,7 @@ export function createGrpcMtlsWebServer(
 
 /** A gRPC server call: what `grpcPeerSpiffeId` reads (every grpc-js handler's `call` has it). */
 export interface CallWithAuthContext {
+  /** grpc-js' view of the connection's TLS peer (`sslPeerCertificate` is its leaf). */
   getAuthContext(): { readonly sslPeerCertificate?: PeerCertificate };
 }
 

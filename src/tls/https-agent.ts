@@ -1,14 +1,20 @@
-import { Agent, type AgentOptions, type RequestOptions } from "node:https";
+import type { AgentOptions as HttpAgentOptions } from "node:http";
+import { Agent, type RequestOptions } from "node:https";
 import type { Duplex } from "node:stream";
 import type { ConnectionOptions } from "node:tls";
 
-/** What a `SpiffeHttpsAgent` needs beyond `https.AgentOptions`. */
-export interface SpiffeHttpsAgentOptions extends Omit<AgentOptions, "maxCachedSessions"> {
+/** Where a `SpiffeHttpsAgent` takes its TLS options from, and its pooling settings. */
+export interface SpiffeHttpsAgentOptions {
   /**
    * Called for every new connection, e.g. `() => mtlsClientOptions(source, authorizer)`, so
    * each handshake presents the SVID and trusts the bundles in force at that moment.
    */
   readonly connectionOptions: () => ConnectionOptions;
+  /**
+   * Pooling (`keepAlive`, `maxSockets`...); TLS settings come from `connectionOptions`.
+   * @default {}
+   */
+  readonly agentOptions?: HttpAgentOptions;
 }
 
 /**
@@ -21,9 +27,8 @@ export class SpiffeHttpsAgent extends Agent {
   readonly #connectionOptions: () => ConnectionOptions;
 
   constructor(options: SpiffeHttpsAgentOptions) {
-    const { connectionOptions, ...agentOptions } = options;
-    super({ ...agentOptions, maxCachedSessions: 0 });
-    this.#connectionOptions = connectionOptions;
+    super({ ...options.agentOptions, maxCachedSessions: 0 });
+    this.#connectionOptions = options.connectionOptions;
   }
 
   override createConnection(options: RequestOptions, callback?: (error: Error | null, stream: Duplex) => void): Duplex | null | undefined {

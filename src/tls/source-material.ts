@@ -12,6 +12,7 @@ import { verifyPeerCertificate, type SpiffeIdAuthorizer } from "./peer-authoriza
 
 /** Gives the SVID to present (go-spiffe `x509svid.Source`); `X509Source` is one. */
 export interface X509SvidSource {
+  /** The SVID to present now; called for every handshake or certificate swap. */
   getX509Svid(): X509Svid;
 }
 
@@ -20,6 +21,7 @@ export interface X509SvidSource {
  * before Node runs our per-trust-domain check. `X509Source` is one.
  */
 export interface TlsBundleSource extends X509BundleSource {
+  /** Every bundle held now, own and federated (only `bundles.bundles()` is read). */
   getX509Context(): { readonly bundles: { bundles(): readonly X509Bundle[] } };
 }
 
@@ -28,7 +30,9 @@ export interface TlsBundleSource extends X509BundleSource {
  * server can swap its certificate. A source without it serves what it held at creation.
  */
 export interface UpdatingSource {
+  /** Subscribes to changes of the SVIDs or bundles. */
   on(event: "update", listener: () => void): unknown;
+  /** Ends a subscription made with `on`. */
   off(event: "update", listener: () => void): unknown;
 }
 

@@ -27,7 +27,9 @@ import {
 
 /** A Web PKI certificate for the "web" modes: PEM chain and key, as Node's `cert` and `key`. */
 export interface WebIdentity {
+  /** The certificate chain, leaf first, PEM. */
   readonly cert: string | Buffer;
+  /** The private key, PEM. Never logged. */
   readonly key: string | Buffer;
 }
 
