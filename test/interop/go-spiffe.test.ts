@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { connect, createServer, type Server, type TLSSocket } from "node:tls";
-import { after, before, describe, it } from "node:test";
+import { once } from "node:events";
+import { after, before, describe, it, type TestContext } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { startFakeAgent } from "../../src/fakeagent/index.js";
 import type { FakeAgent } from "../../src/fakeagent/index.js";
@@ -41,6 +42,8 @@ interface PeerEvent {
   readonly event: "listening" | "peer" | "refused" | "handshake-failed" | "error";
   readonly address?: string;
   readonly peerId?: string;
+  /** mTLS modes: the peer leaf's serial number, lowercase hex. */
+  readonly peerSerial?: string;
   readonly role?: string;
   readonly reply?: string;
   readonly status?: string;
@@ -115,6 +118,11 @@ function authorizeInNode(authorize: Authorize): SpiffeIdAuthorizer {
   return "ids" in authorize ? authorizeOneOf(...authorize.ids) : authorizeMemberOf(authorize.memberOf);
 }
 
+/** A serial number as hex without leading zeros, whichever way it was printed. */
+function serialOf(hex: string | undefined): string {
+  return (hex ?? "").toLowerCase().replace(/^0+(?=.)/, "");
+}
+
 /** How our authorizers word a refusal: the peer's ID and the rule it broke. */
 function notAllowed(peerId: string, rule: string): RegExp {
   const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -141,6 +149,8 @@ const HealthClient = grpc.makeGenericClientConstructor(healthService, "Health");
 /** A Workload API both sides fetch from: the socket, and how to stop it. */
 interface SharedAgent {
   readonly socketPath: string;
+  /** Re-issues every SVID now; absent where the agent rotates only on its own schedule (SPIRE). */
+  readonly rotateNow?: () => Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -155,7 +165,7 @@ async function fakeAgent(dir: string): Promise<SharedAgent> {
     // Long enough that nothing rotates while both sides compare what they saw.
     x509TtlSeconds: 3600,
   });
-  return agent;
+  return { socketPath: agent.socketPath, rotateNow: () => agent.rotateNow(), stop: () => agent.stop() };
 }
 
 /** Real SPIRE: both identities registered for this uid; its 10 s SVIDs rotate during the suite. */
@@ -301,6 +311,57 @@ for (const [agentName, startAgent, skip] of [
         const { peer, port } = await goServer("mtls-server", { ids: [NODE_ID] });
         await assert.rejects(nodeMtlsClient(port, { ids: [OTHER_ID] }), notAllowed(GO_ID, `one of [${OTHER_ID}]`));
         assert.ok(!peer.events.some((event) => event.event === "peer"));
+      });
+
+      function currentSerial(): string {
+        return serialOf(source.getX509Svid().certificates[0]?.serialHex);
+      }
+
+      /**
+       * Resolves once the source holds a rotated SVID (so our servers have swapped too): the fake
+       * agent rotates on demand, SPIRE's 10 s SVIDs within seconds on their own. Returns every
+       * serial the source holds from then on, as SPIRE may rotate again before a check.
+       */
+      async function rotated(t: TestContext): Promise<ReadonlySet<string>> {
+        const before = currentSerial();
+        const deadline = AbortSignal.timeout(INTEROP_TIMEOUT_MS);
+        const rotation = agent.rotateNow?.();
+        while (currentSerial() === before) await once(source, "update", { signal: deadline });
+        await rotation;
+        const held = new Set([currentSerial()]);
+        const track = (): void => void held.add(currentSerial());
+        source.on("update", track);
+        t.after(() => source.off("update", track));
+        return held;
+      }
+
+      it("after a rotation, a new go-spiffe handshake gets the Node server's new certificate, without a restart", async (t) => {
+        const node = await nodeMtlsServer({ ids: [GO_ID] });
+        try {
+          const first = goPeer("mtls-client", `127.0.0.1:${node.port}`, { ids: [NODE_ID] });
+          assert.equal(await first.exited, 0, first.stderr);
+          const firstSeen = await first.waitFor("peer line", (event) => event.event === "peer");
+          const rotatedSerials = await rotated(t);
+          const second = goPeer("mtls-client", `127.0.0.1:${node.port}`, { ids: [NODE_ID] });
+          assert.equal(await second.exited, 0, second.stderr);
+          const secondSeen = await second.waitFor("peer line", (event) => event.event === "peer");
+          assert.equal(secondSeen.peerId, NODE_ID);
+          assert.notEqual(serialOf(secondSeen.peerSerial), serialOf(firstSeen.peerSerial));
+          assert.ok(rotatedSerials.has(serialOf(secondSeen.peerSerial)), `served ${String(secondSeen.peerSerial)}, not a rotated SVID`);
+        } finally {
+          node.server.close();
+        }
+      });
+
+      it("after a rotation, a long-running go-spiffe server sees the Node client's new certificate", async (t) => {
+        const { peer, port } = await goServer("mtls-server", { ids: [NODE_ID] });
+        await nodeMtlsClient(port, { ids: [GO_ID] });
+        const firstSerial = serialOf((await peer.waitFor("peer line", (event) => event.event === "peer")).peerSerial);
+        const rotatedSerials = await rotated(t);
+        await nodeMtlsClient(port, { ids: [GO_ID] });
+        const second = await peer.waitFor("second peer line", (event) => event.event === "peer" && serialOf(event.peerSerial) !== firstSerial);
+        assert.equal(second.peerId, NODE_ID);
+        assert.ok(rotatedSerials.has(serialOf(second.peerSerial)), `presented ${String(second.peerSerial)}, not a rotated SVID`);
       });
     });
 

@@ -5,7 +5,9 @@
 // Every outcome is one JSON line on stdout, so the test reads what go-spiffe saw:
 //
 //	{"event":"listening","address":"127.0.0.1:port"}   a server is ready
-//	{"event":"peer","peerId":"spiffe://…","role":"…"}   a handshake (and request) succeeded
+//	{"event":"peer","peerId":"spiffe://…","role":"…"}   a handshake (and request) succeeded;
+//	                                                    mTLS modes add "peerSerial" (lowercase hex),
+//	                                                    so a test can tell a rotated certificate
 //	{"event":"refused","peerId":"spiffe://…","error":"…"} our authorizer refused a peer
 //	{"event":"error","error":"…"}                       a client's connection or call failed
 //
@@ -43,13 +45,13 @@ import (
 )
 
 type options struct {
-	mode       string
-	socket     string
-	address    string
-	svidHint   string
-	allowIDs   []string
-	memberOf   string
-	timeout    time.Duration
+	mode     string
+	socket   string
+	address  string
+	svidHint string
+	allowIDs []string
+	memberOf string
+	timeout  time.Duration
 }
 
 var stdoutLock sync.Mutex
@@ -168,6 +170,13 @@ func untilStopped() (context.Context, context.CancelFunc) {
 	return ctx, cancel
 }
 
+func peerSerialOf(state tls.ConnectionState) string {
+	if len(state.PeerCertificates) == 0 {
+		return ""
+	}
+	return state.PeerCertificates[0].SerialNumber.Text(16)
+}
+
 func peerIDOf(state tls.ConnectionState) string {
 	if len(state.PeerCertificates) == 0 {
 		return ""
@@ -211,8 +220,9 @@ func serveOne(conn *tls.Conn) {
 		emit(map[string]string{"event": "handshake-failed", "error": err.Error()})
 		return
 	}
-	peerID := peerIDOf(conn.ConnectionState())
-	emit(map[string]string{"event": "peer", "role": "mtls-server", "peerId": peerID})
+	state := conn.ConnectionState()
+	peerID := peerIDOf(state)
+	emit(map[string]string{"event": "peer", "role": "mtls-server", "peerId": peerID, "peerSerial": peerSerialOf(state)})
 	_, _ = fmt.Fprintf(conn, "hello %s from go-spiffe\n", peerID)
 }
 
@@ -235,7 +245,8 @@ func mtlsClient(ctx context.Context, opts options, source *workloadapi.X509Sourc
 	if err != nil {
 		return fmt.Errorf("reading the server's reply: %w", err)
 	}
-	emit(map[string]string{"event": "peer", "role": "mtls-client", "peerId": peerIDOf(conn.ConnectionState()), "reply": strings.TrimSpace(reply)})
+	state := conn.ConnectionState()
+	emit(map[string]string{"event": "peer", "role": "mtls-client", "peerId": peerIDOf(state), "peerSerial": peerSerialOf(state), "reply": strings.TrimSpace(reply)})
 	return nil
 }
 
