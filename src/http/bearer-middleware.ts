@@ -13,6 +13,7 @@ import type { JwtSvidValidator } from "../workloadapi/jwt-validator.js";
 /** The caller a bearer JWT-SVID proved: its SPIFFE ID and the token's claims (never the token). */
 export type BearerIdentity = ValidatedJwtClaims;
 
+/** What `jwtSvidBearer` checks: the audience, where tokens are validated, and who may call. */
 export interface JwtSvidBearerOptions {
   /** The audiences this service answers to; the token must name one (JWT-SVID §3.2). */
   readonly audience: string | readonly string[];
@@ -21,6 +22,7 @@ export interface JwtSvidBearerOptions {
    * or a `JwtSvidValidator` such as `workloadApiJwtSvidValidator(client)`. One is required.
    */
   readonly bundles?: JwtBundleSource;
+  /** Takes precedence over `bundles`; see `JwtSvidValidator` for how refusals are told apart. */
   readonly validator?: JwtSvidValidator;
   /**
    * Which SPIFFE IDs may call, once the token is valid; a refused ID gets 403.

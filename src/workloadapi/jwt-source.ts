@@ -23,6 +23,7 @@ export interface JwtSourceOptions extends SourceOptions {
   readonly picker?: JwtSvidPicker;
 }
 
+/** Which JWT-SVID to fetch: its audiences, and which identity when the workload holds several. */
 export interface FetchJwtSvidOptions {
   /** The audience the token is for: spiffe-helper's `jwt_audience`. */
   readonly audience: string;
@@ -131,7 +132,9 @@ export class JwtSource extends WorkloadSource<JwtBundleSet> implements JwtBundle
    * Like `fetchJwtSvid`, but a token is reused for the same audiences and identity (or hint)
    * until half of its lifetime has passed, as SPIRE's own agents refresh them.
    */
-  getJwtSvid(options: FetchJwtSvidOptions): Promise<JwtSvid> {
+  async getJwtSvid(options: FetchJwtSvidOptions): Promise<JwtSvid> {
+    // A closed source hands out no token, cached or not.
+    this.current();
     return this.#cache.get(options);
   }
 }

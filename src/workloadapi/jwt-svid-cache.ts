@@ -6,6 +6,7 @@ export interface JwtSvidFetcher {
   fetchJwtSvid(options: FetchJwtSvidOptions): Promise<JwtSvid>;
 }
 
+/** How a `JwtSvidCache` tells time. */
 export interface JwtSvidCacheOptions {
   /**
    * The clock that decides when a token is due for renewal.
@@ -41,10 +42,12 @@ export class JwtSvidCache {
     const key = cacheKey(options);
     const cached = this.#entries.get(key);
     if (cached !== undefined && (cached.renewAt === undefined || this.#now().getTime() < cached.renewAt)) {
-      return cached.svid;
+      return abortable(cached.svid, options.signal);
     }
     const fetchedAt = this.#now().getTime();
-    const svid = this.#fetcher.fetchJwtSvid(options);
+    // The fetch is shared by every caller of this key, so one caller's signal must not end it.
+    const { signal, ...shared } = options;
+    const svid = this.#fetcher.fetchJwtSvid(shared);
     const entry: Entry = { svid, renewAt: undefined };
     this.#entries.set(key, entry);
     svid.then(
@@ -58,7 +61,7 @@ export class JwtSvidCache {
         if (this.#entries.get(key) === entry) this.#entries.delete(key);
       },
     );
-    return svid;
+    return abortable(svid, signal);
   }
 
   /** Forgets every token, e.g. after the workload's identities changed. */
@@ -76,4 +79,24 @@ function cacheKey(options: FetchJwtSvidOptions): string {
   const audiences = [...new Set([options.audience, ...(options.extraAudiences ?? [])])].sort();
   const hint = typeof options.picker === "string" ? options.picker : "";
   return JSON.stringify([audiences, options.spiffeId?.toString() ?? "", hint]);
+}
+
+/** `promise`, or the signal's reason if it aborts first; the promise itself runs on. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }

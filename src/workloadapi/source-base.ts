@@ -8,6 +8,7 @@ import { WorkloadSourceError } from "./errors.js";
 import type { WorkloadApiError } from "./errors.js";
 import type { Watch, WatchHandlers, WatchState } from "./watch-stream.js";
 
+/** What every source accepts: where the agent is, a client to share, and how long to wait. */
 export interface SourceOptions {
   /**
    * Where the agent listens; ignored when `client` is given.

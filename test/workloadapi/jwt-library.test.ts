@@ -4,6 +4,8 @@ import type { TestContext } from "node:test";
 import type { FakeAgent } from "../../src/fakeagent/index.js";
 import { JwtSvidError } from "../../src/spiffe/jwt-svid.js";
 import type { JwtSvid } from "../../src/spiffe/jwt-svid.js";
+import type { JwtBundleSet } from "../../src/spiffe/jwt-bundle.js";
+import { parseTrustDomain } from "../../src/spiffe/spiffe-id.js";
 import { BundleSource } from "../../src/workloadapi/bundle-source.js";
 import { WorkloadApiClient } from "../../src/workloadapi/client.js";
 import { WorkloadApiError, WorkloadSourceError } from "../../src/workloadapi/errors.js";
@@ -12,7 +14,7 @@ import type { FetchJwtSvidOptions, JwtSourceOptions } from "../../src/workloadap
 import { JwtSvidCache } from "../../src/workloadapi/jwt-svid-cache.js";
 import { isJwtSvidRefusal, localJwtSvidValidator, workloadApiJwtSvidValidator } from "../../src/workloadapi/jwt-validator.js";
 import { startTestAgent } from "../fakeagent/support.js";
-import { FAST_BACKOFF, within } from "./fixtures.js";
+import { EventLog, FAST_BACKOFF, within } from "./fixtures.js";
 
 const READY_MS = 15_000;
 const IDENTITIES = [{ spiffeId: "spiffe://example.org/front" }, { spiffeId: "spiffe://example.org/back", hint: "back" }];
@@ -66,9 +68,32 @@ describe("JWT-SVIDs from the library against the fake agent", () => {
     await cache.get({ audience: "db", extraAudiences: ["cache"] });
     assert.equal(fetcher.fetches.length, 4, "and the new one is cached");
 
+    const controller = new AbortController();
+    now = new Date(issuedAt + 3 * halfLife);
+    const shared = cache.get({ audience: "late" });
+    const aborted = cache.get({ audience: "late", signal: controller.signal });
+    controller.abort(new Error("caller gave up"));
+    await assert.rejects(aborted, /caller gave up/);
+    assert.equal((await shared).audience[0], "late", "one caller's abort does not end the shared fetch");
+
     const failing = new JwtSvidCache({ fetchJwtSvid: () => Promise.reject(new Error("agent down")) });
     await assert.rejects(failing.get({ audience: "db" }), /agent down/);
     assert.equal(failing.size, 0, "a failed fetch is not cached");
+  });
+
+  it("emits an update when the agent rotates its JWT key, and a closed source hands out no token", async (t) => {
+    // Short overlap and TTL: rotateJwtKey resolves once the old key is retired.
+    const agent = await startTestAgent(t, { jwtTtlSeconds: 2, rotationOverlapMs: 200 });
+    const source = await jwtSource(t, agent);
+    const kids = () => [...(source.getJwtBundle(parseTrustDomain("example.org"))?.authorities.keys() ?? [])];
+    const before = kids();
+    const updates = new EventLog<JwtBundleSet>();
+    source.on("update", updates.push);
+    await within(agent.rotateJwtKey(), "the JWT key rotation", READY_MS);
+    await updates.waitFor((set) => [...(set.get(parseTrustDomain("example.org"))?.authorities.keys() ?? [])].some((kid) => !before.includes(kid)), "a new JWT key", { timeoutMs: READY_MS });
+    await source.getJwtSvid({ audience: "db" });
+    source.close();
+    await assert.rejects(source.getJwtSvid({ audience: "db" }), /JwtSource is closed/);
   });
 
   it("picks the token by hint or function, from the call or the source's option", async (t) => {
