@@ -77,7 +77,10 @@ export function jwtSvidBearer(options: JwtSvidBearerOptions): JwtSvidBearerMiddl
       refuse(401, error, `Bearer realm="${realm}"`);
       return;
     }
-    validator(token, options.audience).then(
+    // A custom validator that throws instead of rejecting still gets an answer, not a hung request.
+    Promise.resolve()
+      .then(() => validator(token, options.audience))
+      .then(
       (identity) => {
         if (allows !== undefined && !allows(identity.spiffeId)) {
           const rule = authorize !== undefined && typeof authorize !== "function" ? authorize.description : "the authorization function";

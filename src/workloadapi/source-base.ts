@@ -1,8 +1,8 @@
 import { EventEmitter } from "node:events";
-import type { EndpointAddress } from "./address.js";
-import type { BackoffOptions } from "./backoff.js";
 import { SpiffeSidecarError } from "../errors.js";
 import { formatEndpointAddress } from "./address.js";
+import type { EndpointAddress } from "./address.js";
+import type { BackoffOptions } from "./backoff.js";
 import { WorkloadApiClient } from "./client.js";
 import { WorkloadSourceError } from "./errors.js";
 import type { WorkloadApiError } from "./errors.js";
