@@ -1,3 +1,4 @@
+import { constants } from "node:crypto";
 import {
   createSecureContext,
   rootCertificates,
@@ -140,7 +141,9 @@ function handshakeRefusal(error: Error): Error {
  * session), so nothing it sent is read and nothing is written to it.
  */
 function createSourceServer<S extends TlsServer>(mode: ServerMode, create: (options: TlsOptions) => S, options: SourceServerOptions): S {
-  const extra = options.secureContextOptions ?? {};
+  // A TLS 1.2 client could renegotiate with another certificate after we verified the first;
+  // `getPeerCertificate()` (grpc-js' auth context reads it) would then name an unverified ID.
+  const extra = { ...options.secureContextOptions, secureOptions: (options.secureContextOptions?.secureOptions ?? 0) | constants.SSL_OP_NO_RENEGOTIATION };
   const server = create({
     ...extra,
     ...mode.contextOptions(),

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { connect as http2Connect, createSecureServer as createHttp2Server } from "node:http2";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { describe, it, type TestContext } from "node:test";
-import { connect as tlsConnect, createServer as createTlsSocketServer, type TLSSocket, type TlsOptions } from "node:tls";
+import { connect as tlsConnect, createSecureContext, createServer as createTlsSocketServer, type TLSSocket, type TlsOptions } from "node:tls";
 import {
   authorizeAny,
   authorizeId,
@@ -20,7 +20,9 @@ import {
   peerSpiffeId,
   tlsClientOptions,
 } from "../../src/tls/source-tls.js";
+import { encodePem } from "../../src/spiffe/pem.js";
 import { parseSpiffeId } from "../../src/spiffe/spiffe-id.js";
+import { marshalX509SvidPem } from "../../src/spiffe/x509-svid.js";
 import { agentFor, as, fetchOnce, listenOn, sourceOf, webIdentity } from "./source-support.js";
 
 /** An https server answering each request with the client's SPIFFE ID; counts the requests it served. */
@@ -222,5 +224,33 @@ describe("TLS from an X509Source", () => {
     assert.ok(refused.error !== undefined, JSON.stringify(refused));
     assert.equal(served, 1);
     assert.match(String(refusals[0]?.message), /peer spiffe:\/\/example\.org\/intruder is not allowed/);
+  });
+
+  it("a TLS 1.2 client cannot renegotiate to another certificate after it was verified", async (t) => {
+    const source = await exampleOrg(t);
+    const server = createMtlsServer(as(source, "server"), authorizeAny(), (options) =>
+      createTlsSocketServer(options, (socket) => socket.on("data", () => undefined)),
+    );
+    const port = await listenOn(t, server);
+    const renegotiated = await new Promise<Error | null>((resolve) => {
+      // A context of our own: `maxVersion` is ignored next to a ready `secureContext`.
+      const { certificatesPem, privateKeyPem } = marshalX509SvidPem(source.getX509Svid("client"));
+      const ca = source.getX509Context().bundles.bundles().flatMap((bundle) => bundle.authorities.map((authority) => encodePem("CERTIFICATE", authority.der)));
+      const secureContext = createSecureContext({ cert: certificatesPem, key: privateKeyPem, ca, maxVersion: "TLSv1.2" });
+      const socket = tlsConnect({ host: "127.0.0.1", port, ...mtlsClientOptions(as(source, "client"), authorizeAny()), secureContext });
+      socket.once("secureConnect", () => {
+        socket.renegotiate({ rejectUnauthorized: false }, (error) => {
+          socket.destroy();
+          resolve(error);
+        });
+        // The server's refusal arrives as an alert, read once there is traffic.
+        socket.write("x");
+      });
+      socket.once("error", (error) => {
+        socket.destroy();
+        resolve(error);
+      });
+    });
+    assert.match(String(renegotiated?.message), /no renegotiation/);
   });
 });
