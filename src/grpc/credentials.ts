@@ -1,12 +1,13 @@
 import { experimental, ServerCredentials, type ChannelCredentials, type Server as GrpcServer } from "@grpc/grpc-js";
 import { createServer as createTlsSocketServer, rootCertificates, type PeerCertificate, type Server as TlsServer } from "node:tls";
-import { parseCertificate } from "../spiffe/certificate.js";
-import { parseSpiffeId, type SpiffeId } from "../spiffe/spiffe-id.js";
+import type { SpiffeId } from "../spiffe/spiffe-id.js";
 import type { SpiffeIdAuthorizer } from "../tls/peer-authorization.js";
 import {
   authoritiesPem,
   spiffeServerCheck,
+  spiffeIdOfLeaf,
   svidContextOptions,
+  updatesOf,
   type SpiffeTlsSource,
   type TlsBundleSource,
   type UpdatingSource,
@@ -83,11 +84,6 @@ class SourceCertificateProvider implements CertificateProvider {
     listeners.delete(listener);
     if (this.#caListeners.size + this.#identityListeners.size === 0) this.#updates?.off("update", this.#onUpdate);
   }
-}
-
-function updatesOf(source: object): UpdatingSource | undefined {
-  const candidate = source as Partial<UpdatingSource>;
-  return typeof candidate.on === "function" && typeof candidate.off === "function" ? (candidate as UpdatingSource) : undefined;
 }
 
 function bundleProvider(bundles: TlsBundleSource, svids?: X509SvidSource): SourceCertificateProvider {
@@ -193,7 +189,5 @@ export interface CallWithAuthContext {
  */
 export function grpcPeerSpiffeId(call: CallWithAuthContext): SpiffeId | undefined {
   const raw = call.getAuthContext().sslPeerCertificate?.raw as Buffer | undefined;
-  if (raw === undefined) return undefined;
-  const uri = parseCertificate(raw).uriSans.find((value) => value.startsWith("spiffe://"));
-  return uri === undefined ? undefined : parseSpiffeId(uri);
+  return raw === undefined ? undefined : spiffeIdOfLeaf(raw);
 }

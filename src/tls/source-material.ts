@@ -2,7 +2,7 @@ import type { ConnectionOptions, PeerCertificate } from "node:tls";
 import { describeError } from "../errors.js";
 import { parseCertificate } from "../spiffe/certificate.js";
 import { encodePem } from "../spiffe/pem.js";
-import { parseSpiffeId } from "../spiffe/spiffe-id.js";
+import { parseSpiffeId, type SpiffeId } from "../spiffe/spiffe-id.js";
 import type { X509Bundle, X509BundleSource } from "../spiffe/x509-bundle.js";
 import { marshalX509SvidPem, type VerifiedX509Svid, type X509Svid } from "../spiffe/x509-svid.js";
 import { PeerAuthenticationError } from "./errors.js";
@@ -54,8 +54,7 @@ export function svidContextOptions(svids: X509SvidSource): { cert: string; key: 
 /** The SPIFFE ID a certificate claims, for refusal messages; not a verification. */
 function claimedId(peer: PeerCertificate): string {
   try {
-    const uri = parseCertificate(peer.raw).uriSans.find((value) => value.startsWith("spiffe://"));
-    return uri === undefined ? "without a SPIFFE ID" : parseSpiffeId(uri).toString();
+    return spiffeIdOfLeaf(peer.raw)?.toString() ?? "without a SPIFFE ID";
   } catch {
     // A certificate we cannot parse claims nothing we could name.
     return "with an unparsable certificate";
@@ -94,3 +93,14 @@ export function spiffeServerCheck(bundles: X509BundleSource, authorizer: SpiffeI
   };
 }
 
+/** The source's `update` subscription, when it has one. */
+export function updatesOf(source: object): UpdatingSource | undefined {
+  const candidate = source as Partial<UpdatingSource>;
+  return typeof candidate.on === "function" && typeof candidate.off === "function" ? (candidate as UpdatingSource) : undefined;
+}
+
+/** The SPIFFE ID among a certificate's URI SANs; read only from a leaf that was verified. */
+export function spiffeIdOfLeaf(der: Uint8Array): SpiffeId | undefined {
+  const uri = parseCertificate(der).uriSans.find((value) => value.startsWith("spiffe://"));
+  return uri === undefined ? undefined : parseSpiffeId(uri);
+}

@@ -9,16 +9,16 @@ import {
   type TlsOptions,
 } from "node:tls";
 import { describeError } from "../errors.js";
-import { parseCertificate } from "../spiffe/certificate.js";
-import { parseSpiffeId, type SpiffeId } from "../spiffe/spiffe-id.js";
+import type { SpiffeId } from "../spiffe/spiffe-id.js";
 import type { X509BundleSource } from "../spiffe/x509-bundle.js";
 import type { VerifiedX509Svid } from "../spiffe/x509-svid.js";
-import { PeerAuthenticationError } from "./errors.js";
 import type { SpiffeIdAuthorizer } from "./peer-authorization.js";
 import {
   authoritiesPem,
   spiffeServerCheck,
   svidContextOptions,
+  spiffeIdOfLeaf,
+  updatesOf,
   verifyPeer,
   type SpiffeTlsSource,
   type TlsBundleSource,
@@ -95,9 +95,7 @@ export function peerSpiffeId(socket: TLSSocket): SpiffeId | undefined {
   if (verified !== undefined) return verified.id;
   if (!socket.authorized) return undefined;
   const raw = socket.getPeerCertificate().raw as Buffer | undefined;
-  if (raw === undefined) return undefined;
-  const uri = parseCertificate(raw).uriSans.find((value) => value.startsWith("spiffe://"));
-  return uri === undefined ? undefined : parseSpiffeId(uri);
+  return raw === undefined ? undefined : spiffeIdOfLeaf(raw);
 }
 
 /** What a server mode presents and whom it verifies. */
@@ -107,21 +105,6 @@ interface ServerMode {
   /** Absent: no client certificate is asked for. */
   readonly verifyClient?: { readonly bundles: X509BundleSource; readonly authorizer: SpiffeIdAuthorizer };
   readonly updates: UpdatingSource | undefined;
-}
-
-function updatesOf(source: object): UpdatingSource | undefined {
-  const candidate = source as Partial<UpdatingSource>;
-  return typeof candidate.on === "function" && typeof candidate.off === "function" ? (candidate as UpdatingSource) : undefined;
-}
-
-/**
- * OpenSSL's handshake refusals as ours: a client that sent no certificate is named as such.
- */
-function handshakeRefusal(error: Error): Error {
-  if ((error as { code?: unknown }).code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE") {
-    return new PeerAuthenticationError("no-peer-certificate", "the peer presented no certificate; an X.509-SVID is required (X509-SVID §5)", { cause: error });
-  }
-  return error;
 }
 
 /**
@@ -176,7 +159,7 @@ function createSourceServer<S extends TlsServer>(mode: ServerMode, create: (opti
       options.onRotationError?.(error instanceof Error ? error : new Error(describeError(error)));
     }
   };
-  const onClientError = (error: Error): void => options.onRefused?.(handshakeRefusal(error));
+  const onClientError = (error: Error): void => options.onRefused?.(error);
   mode.updates?.on("update", onUpdate);
   server.on("tlsClientError", onClientError);
   server.once("close", () => mode.updates?.off("update", onUpdate));
