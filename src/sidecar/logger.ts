@@ -16,10 +16,12 @@ const REDACTED_PATHS = ["privateKey", "*.privateKey", "token", "*.token", "passw
 export async function createLogger(
   level: LevelWithSilent,
   destination: { write(line: string): unknown; isTTY?: boolean } = stdoutSink(),
+  /** The `name` field of every line: the fake agent logs in the same shape under its own. */
+  programName = "spiffe-sidecar",
 ): Promise<Logger> {
   const options = {
     level,
-    base: { name: "spiffe-sidecar" },
+    base: { name: programName },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACTED_PATHS, censor: "<redacted>" },
     formatters: { level: (label: string) => ({ level: label }) },
@@ -31,6 +33,6 @@ export async function createLogger(
 }
 
 /** fd 1 through a `LogSink`, flagged as a terminal when it is one (without creating process.stdout). */
-function stdoutSink(): LogSink & { isTTY: boolean } {
-  return Object.assign(new LogSink(1), { isTTY: isatty(1) });
+export function stdoutSink(onLost?: (error: unknown) => void): LogSink & { isTTY: boolean } {
+  return Object.assign(new LogSink(1, onLost), { isTTY: isatty(1) });
 }
