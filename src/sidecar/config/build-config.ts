@@ -2,6 +2,7 @@ import { isAbsolute, resolve } from "node:path";
 import { describeError } from "../../errors.js";
 import { parseTrustDomain } from "../../spiffe/spiffe-id.js";
 import { parseEndpointAddress } from "../../workloadapi/address.js";
+import { parseHostPort, type VerifyReloadConfig } from "../verify/served-certificate.js";
 import { quote } from "./config-error.js";
 import type { ReadContext } from "./read-context.js";
 import { configSchema, DEFAULT_AGENT_ADDRESS, type ConfigValues } from "./schema.js";
@@ -147,6 +148,36 @@ function readExecHook(values: ConfigValues, context: ReadContext): ExecHookConfi
   return { cmd: checkPathText("exec_hook.cmd", hook.cmd, context), args: hook.args, timeoutMs: hook.timeout };
 }
 
+/** Like `exec_hook`, a `verify_reload` with settings but no `address` is a mistake; an empty one is off. */
+function readVerifyReload(values: ConfigValues, context: ReadContext): VerifyReloadConfig | undefined {
+  const verify = values.verify_reload;
+  const defaults = configSchema.verify_reload.defaultValue;
+  if (verify.address === undefined) {
+    const touched =
+      verify.server_name !== undefined ||
+      verify.protocol !== defaults.protocol ||
+      verify.window !== defaults.window ||
+      verify.escalate !== defaults.escalate;
+    if (touched) {
+      const fix = "add verify_reload.address (the app's host:port), or remove verify_reload";
+      context.failAtKey("verify_reload.address", "is missing, so nothing would be verified", fix, "verify_reload");
+    }
+    return undefined;
+  }
+  const hostPort = parseHostPort(verify.address);
+  if (typeof hostPort === "string") {
+    context.failAtKey("verify_reload.address", hostPort, "write e.g. verify_reload.address: 127.0.0.1:8443");
+  }
+  return {
+    host: hostPort.host,
+    port: hostPort.port,
+    serverName: verify.server_name,
+    protocol: verify.protocol,
+    windowMs: verify.window,
+    escalate: verify.escalate,
+  };
+}
+
 function buildJwtSvids(
   values: ConfigValues,
   outputPath: OutputPathResolver,
@@ -238,6 +269,7 @@ export function buildConfig(
     pkcs12PasswordFile: passwordFile,
     writeLayout: values.write_layout,
     execHook: hook,
+    verifyReload: readVerifyReload(values, context),
     notifyAction: values.notify_action,
     restartGracePeriodMs: values.restart_grace_period,
     restartPolicy: values.restart_policy,

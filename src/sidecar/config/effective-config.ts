@@ -62,6 +62,16 @@ function toConfigValues(config: SidecarConfig): ConfigValues {
       args: config.execHook?.args ?? [],
       timeout: config.execHook?.timeoutMs ?? configSchema.exec_hook.defaultValue.timeout,
     },
+    verify_reload: {
+      address:
+        config.verifyReload === undefined
+          ? undefined
+          : `${config.verifyReload.host.includes(":") ? `[${config.verifyReload.host}]` : config.verifyReload.host}:${config.verifyReload.port}`,
+      server_name: config.verifyReload?.serverName,
+      protocol: config.verifyReload?.protocol ?? configSchema.verify_reload.defaultValue.protocol,
+      window: config.verifyReload?.windowMs ?? configSchema.verify_reload.defaultValue.window,
+      escalate: config.verifyReload?.escalate ?? configSchema.verify_reload.defaultValue.escalate,
+    },
     notify_action: config.notifyAction,
     restart_grace_period: config.restartGracePeriodMs,
     restart_policy: config.restartPolicy,

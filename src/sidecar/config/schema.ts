@@ -15,6 +15,7 @@ import {
   type SchemaValues,
 } from "./schema-fields.js";
 import { listOfSections, section } from "./section-fields.js";
+import { VERIFY_ESCALATIONS, VERIFY_PROTOCOLS } from "../verify/served-certificate.js";
 import { JWT_BUNDLE_FORMATS, LOG_LEVELS, NOTIFY_ACTIONS, RESTART_POLICIES, WRITE_LAYOUTS } from "./sidecar-config.js";
 
 /** spiffe-helper's default Workload API socket, used when neither the config nor the environment names one. */
@@ -47,6 +48,18 @@ const execHookSchema = {
   cmd: text("Program run after every complete update (required in exec_hook)."),
   args: commandArgs("Its arguments: one string split like a shell would, or a list."),
   timeout: duration("How long the hook may run before it is killed.", 10_000),
+} satisfies Schema;
+
+const verifyReloadSchema = {
+  address: text("The app's TLS endpoint as host:port, [v6]:port for IPv6 (required in verify_reload)."),
+  server_name: text("SNI sent in the probe; unset sends none for an IP address."),
+  protocol: oneOf("tls: TLS from the first byte; postgres: PostgreSQL's SSLRequest first.", VERIFY_PROTOCOLS, "tls"),
+  window: duration("How long the app may take to serve the new certificate; probes back off from 100ms.", 10_000),
+  escalate: oneOf(
+    "When the window passes: none reports; signal notifies again; restart notifies again, then restarts cmd.",
+    VERIFY_ESCALATIONS,
+    "none",
+  ),
 } satisfies Schema;
 
 /**
@@ -94,6 +107,11 @@ export const configSchema = {
   exec_hook: section(
     "Program run after every complete update, killed after its timeout.",
     execHookSchema,
+    (): Schema => configSchema,
+  ),
+  verify_reload: section(
+    "Check that the app serves the SVID just written (serial and SPIFFE ID); /ready and metrics report it.",
+    verifyReloadSchema,
     (): Schema => configSchema,
   ),
   notify_action: oneOf(

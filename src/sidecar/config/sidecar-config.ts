@@ -1,4 +1,5 @@
 import { inspect } from "node:util";
+import type { VerifyReloadConfig } from "../verify/served-certificate.js";
 
 export type JwtBundleFormat = "spiffe-helper" | "jwks" | "spiffe-bundle-map";
 export type WriteLayout = "files" | "directory";
@@ -126,6 +127,8 @@ export interface SidecarConfig {
   readonly pkcs12PasswordFile: string | undefined;
   readonly writeLayout: WriteLayout;
   readonly execHook: ExecHookConfig | undefined;
+  /** `verify_reload`: probe the app after each X.509 notification; undefined when unset. */
+  readonly verifyReload: VerifyReloadConfig | undefined;
   readonly notifyAction: NotifyAction;
   readonly restartGracePeriodMs: number;
   readonly restartPolicy: RestartPolicy;

@@ -50,6 +50,8 @@ export interface CompletedUpdate {
   readonly changedPaths: readonly string[];
   /** True for the write that first made every configured output present. */
   readonly first: boolean;
+  /** The X.509-SVID now on disk, when X.509 outputs are configured (systemd's STATUS= line). */
+  readonly x509Svid?: { readonly spiffeId: string; readonly serialHex: string; readonly notAfter: Date };
 }
 
 /**
@@ -378,7 +380,7 @@ export class IdentityPipeline {
     // already current must still finish.
     const first = !this.#complete && this.#allOutputsWritten();
     if (first) this.#complete = true;
-    if (first || (this.#complete && changed.length > 0)) await this.#updateListener({ changedPaths: changed, first });
+    if (first || (this.#complete && changed.length > 0)) await this.#updateListener({ changedPaths: changed, first, ...writtenSvidOf(state) });
   }
 
   /** Only per-trust-domain bundle files come and go with the agent's state (Workload API §4.4). */
@@ -457,6 +459,13 @@ async function prepareDirectories(config: SidecarConfig): Promise<void> {
     );
   }
   if (config.federatedBundleDir !== undefined) await mkdir(config.federatedBundleDir, { recursive: true, mode: 0o755 });
+}
+
+function writtenSvidOf(state: IdentityState): Pick<CompletedUpdate, "x509Svid"> {
+  const svid = state.x509?.svid;
+  const leaf = svid?.certificates[0];
+  if (svid === undefined || leaf === undefined) return {};
+  return { x509Svid: { spiffeId: svid.id.toString(), serialHex: leaf.serialHex, notAfter: leaf.notAfter } };
 }
 
 function isMissing(error: unknown): boolean {

@@ -8,6 +8,7 @@ import type { SidecarConfig } from "../config/index.js";
 import { startHealthServer, type HealthServer } from "../health/health-server.js";
 import type { Logger } from "../logger.js";
 import { buildNotifiers, type SidecarNotifiers } from "./build-notifiers.js";
+import { SystemdNotifier } from "../systemd/systemd-notifier.js";
 import { IdentityPipeline } from "./identity-pipeline.js";
 
 /** Exit codes of `run` and `once` (README "Exit codes"); a supervised child's own code passes through. */
@@ -60,6 +61,8 @@ class SidecarRun {
   readonly #pipeline: IdentityPipeline;
   readonly #supervisor: ChildSupervisor | undefined;
   readonly #notifiers: SidecarNotifiers;
+  /** Type=notify; a config reload calls its `reloading()` before and `ready()` after. */
+  readonly #systemd: SystemdNotifier | undefined;
   #healthServer: HealthServer | undefined;
   #signalRouter: SignalRouter | undefined;
   #childStarted = false;
@@ -94,6 +97,8 @@ class SidecarRun {
           })
         : undefined;
     this.#notifiers = buildNotifiers(options.config, this.#supervisor, options.logger, this.#pipeline.health);
+    // A one-shot run belongs in a Type=oneshot unit, which has no notify socket.
+    this.#systemd = options.config.daemonMode ? SystemdNotifier.fromEnvironment(options.logger) : undefined;
     const exit = new Promise<number>((resolveExit) => (this.#resolveExit = resolveExit));
     this.exitCode = this.#start().then(
       () => exit,
@@ -114,7 +119,11 @@ class SidecarRun {
     });
     warnIfUnreapedInit(this.#logger);
     this.#pipeline.onFatal((error) => void this.#finish(SidecarExit.failure, error.message));
-    this.#pipeline.onUpdate((update) => this.#onUpdate(update.first, update.changedPaths));
+    this.#pipeline.onUpdate(async (update) => {
+      await this.#onUpdate(update.first, update.changedPaths);
+      // After the child started on the first write: READY=1 means the app has its files.
+      this.#systemd?.svidWritten(update.x509Svid);
+    });
     if (!this.#config.daemonMode) {
       const timeoutMs = this.#config.oneShotTimeoutMs;
       this.#oneShotTimer = setTimeout(() => void this.#finish(SidecarExit.failure, this.#oneShotTimeoutMessage(timeoutMs)), timeoutMs);
@@ -150,6 +159,7 @@ class SidecarRun {
    */
   readonly #onTerminatingSignal = (signal: NodeJS.Signals): void => {
     this.#stoppedBySignal = true;
+    this.#systemd?.stopping();
     if (this.#childStarted) return;
     const code = this.#config.daemonMode ? SidecarExit.ok : signalExitCode(signal);
     void this.#finish(code, `received ${signal}`, "info");
@@ -198,6 +208,7 @@ class SidecarRun {
   async #finish(code: number, reason: string, level: "info" | "error" = "error"): Promise<void> {
     if (this.#finishing) return;
     this.#finishing = true;
+    this.#systemd?.stopping();
     this.#logger[level]({ exitCode: code }, `spiffe-sidecar exiting: ${reason}`);
     this.#resolveExit(code);
   }
@@ -211,6 +222,7 @@ class SidecarRun {
       await this.#supervisor.stop({ gracePeriodMs: this.#config.restartGracePeriodMs });
     }
     await this.#healthServer?.close();
+    await this.#systemd?.close();
     // Last: until the process exits, a signal is still logged rather than killing it silently.
     this.#signalRouter?.dispose();
   }

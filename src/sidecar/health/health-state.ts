@@ -51,7 +51,8 @@ export type HealthProblem =
   | "jwt-svid-expired"
   | "stream-stuck"
   | "agent-refused"
-  | "write-stuck";
+  | "write-stuck"
+  | "app-serving-stale";
 
 export interface HealthVerdict {
   readonly healthy: boolean;
@@ -88,6 +89,10 @@ export interface HealthSnapshot {
   readonly agentRefusals: number;
   readonly notifyFailures: ReadonlyMap<NotifierKind, number>;
   readonly jwtSvidExpiry: ReadonlyMap<string, Date>;
+  /** Whether the app served the SVID last written (verify_reload); undefined before any verification. */
+  readonly appServingCurrentSvid: boolean | undefined;
+  /** Verifications whose window passed with the app serving another certificate, or none. */
+  readonly reloadVerifyFailures: number;
 }
 
 /**
@@ -123,6 +128,9 @@ export class HealthState {
   #everConnected = false;
   #reconnects = 0;
   readonly #notifyFailures = new Map<NotifierKind, number>(NOTIFIER_KINDS.map((kind) => [kind, 0]));
+  #appServingCurrent: boolean | undefined;
+  #appServingStaleReason: string | undefined;
+  #reloadVerifyFailures = 0;
 
   constructor(outputs: HealthOutputs) {
     this.#outputs = outputs;
@@ -216,6 +224,19 @@ export class HealthState {
     }
   }
 
+  /** verify_reload saw the app serve the SVID last written; clears an earlier failure. */
+  recordAppServingCurrent(): void {
+    this.#appServingCurrent = true;
+    this.#appServingStaleReason = undefined;
+  }
+
+  /** verify_reload's window passed without the app serving it; `reason` says what it serves instead. */
+  recordAppServingStale(reason: string): void {
+    this.#appServingCurrent = false;
+    this.#appServingStaleReason = reason;
+    this.#reloadVerifyFailures += 1;
+  }
+
   liveness(now: Date = new Date()): HealthVerdict {
     const problems: HealthProblem[] = [];
     if (this.#writeStuck(now)) problems.push("write-stuck");
@@ -239,6 +260,7 @@ export class HealthState {
     if (this.#stuckStreams.size > 0) problems.push("stream-stuck");
     if (this.#agentRefusals.size > 0) problems.push("agent-refused");
     if (this.#writeStuck(now)) problems.push("write-stuck");
+    if (this.#appServingCurrent === false) problems.push("app-serving-stale");
     return { healthy: problems.length === 0, problems };
   }
 
@@ -267,6 +289,8 @@ export class HealthState {
           return [...this.#agentRefusals.values()].join("; ");
         case "write-stuck":
           return `a write has been in progress since ${this.#writeInProgressSince?.toISOString() ?? "?"} (at ${now.toISOString()}), holding every later update`;
+        case "app-serving-stale":
+          return `not serving current SVID: ${this.#appServingStaleReason ?? "?"}`;
       }
     };
     return Object.fromEntries(problems.map((problem) => [problem, reasonOf(problem)]));
@@ -296,6 +320,8 @@ export class HealthState {
       agentRefusals: this.#agentRefusalCount,
       notifyFailures: new Map(this.#notifyFailures),
       jwtSvidExpiry: new Map(this.#jwtSvidExpiry),
+      appServingCurrentSvid: this.#appServingCurrent,
+      reloadVerifyFailures: this.#reloadVerifyFailures,
     };
   }
 

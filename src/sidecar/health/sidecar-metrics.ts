@@ -82,6 +82,18 @@ export function sidecarMetricFamilies(snapshot: HealthSnapshot): MetricFamily[] 
       type: "gauge",
       samples: [...snapshot.jwtSvidExpiry].map(([file, expiry]) => ({ labels: { file }, value: seconds(expiry) })),
     },
+    {
+      name: "spiffe_sidecar_app_serving_current_svid",
+      help: "1 when verify_reload saw the app serve the X.509-SVID last written, 0 when it did not; absent before the first verification.",
+      type: "gauge",
+      samples: snapshot.appServingCurrentSvid === undefined ? [] : [{ value: snapshot.appServingCurrentSvid ? 1 : 0 }],
+    },
+    {
+      name: "spiffe_sidecar_reload_verify_failures_total",
+      help: "Reload verifications whose window passed without the app serving the X.509-SVID just written.",
+      type: "counter",
+      samples: [{ value: snapshot.reloadVerifyFailures }],
+    },
   ];
 }
 
