@@ -22,6 +22,7 @@ elif ! command -v psql >/dev/null; then
 fi
 { command -v setpriv && { command -v runuser || [ -x /usr/sbin/runuser ]; }; } >/dev/null || need_apt+=(util-linux)
 command -v systemd-analyze >/dev/null || need_apt+=(systemd)
+command -v python3 >/dev/null || need_apt+=(python3) # plays the notify socket in test/sidecar/systemd-notify.test.ts
 command -v keytool >/dev/null || need_apt+=(default-jre-headless)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test-peers: installing ${need_apt[*]}"

@@ -210,9 +210,13 @@ describe("examples/systemd", () => {
     return assertValidates(t, await readFile(examples("systemd", match[1]), "utf8"), match[1]);
   };
 
-  it("supervises the service with Type=exec, and reloads nginx through systemctl with an exec hook", async (t) => {
+  it("supervises the service with Type=notify, and reloads nginx through systemctl with an exec hook", async (t) => {
     const app = (await unit("my-app.service")).get("Service");
-    assert.deepEqual(app?.get("Type"), ["exec"]);
+    for (const service of [app, (await unit("nginx-identity.service")).get("Service")]) {
+      // systemd-notify, not the sidecar, sends the datagrams: only NotifyAccess=all accepts them.
+      assert.deepEqual([service?.get("Type"), service?.get("NotifyAccess")], [["notify"], ["all"]]);
+      assert.match(service?.get("WatchdogSec")?.[0] ?? "", /^\d+s$/);
+    }
     assert.deepEqual(app?.get("KillMode"), ["mixed"], "SIGTERM must reach the sidecar alone, which forwards it");
     const appConfig = await configOf(t, app?.get("ExecStart")?.[0] ?? "", "run");
     assert.equal(typeof appConfig["cmd"], "string", "the sidecar must run the app as its child");
@@ -220,14 +224,13 @@ describe("examples/systemd", () => {
     assert.equal(appConfig["cert_dir"], `/run/${String(app?.get("RuntimeDirectory")?.[0])}`);
 
     const nginx = (await unit("nginx-identity.service")).get("Service");
-    assert.deepEqual(nginx?.get("Type"), ["exec"]);
     const nginxConfig = await configOf(t, nginx?.get("ExecStart")?.[0] ?? "", "run");
     assert.deepEqual(nginxConfig["exec_hook"], { cmd: "/usr/bin/systemctl", args: ["reload", "nginx.service"], timeout: "30s" });
     assert.deepEqual(nginx?.get("ReadWritePaths"), [nginxConfig["cert_dir"]]);
     const dropIn = (await unit("nginx.service.d/10-spiffe-identity.conf")).get("Service");
     const [, once] = dropIn?.get("ExecStartPre") ?? [];
     assert.deepEqual(await configOf(t, once ?? "", "once"), nginxConfig);
-    console.log("systemd: my-app.service runs the sidecar (Type=exec, KillMode=mixed) which runs my-app; nginx-identity.service reloads nginx via systemctl");
+    console.log("systemd: my-app.service runs the sidecar (Type=notify, KillMode=mixed) which runs my-app; nginx-identity.service reloads nginx via systemctl");
   });
 
   it("points Documentation= at the README that `npm install -g` installs beside the ExecStart program", async () => {

@@ -7,6 +7,8 @@ import { SignalRouter, type SignalSource } from "../child/signal-forwarding.js";
 import type { SidecarConfig } from "../config/index.js";
 import { startHealthServer, type HealthServer } from "../health/health-server.js";
 import type { Logger } from "../logger.js";
+import type { Notifier, NotifyReason } from "../notify/notifier.js";
+import { ReloadVerifier } from "../verify/reload-verifier.js";
 import { buildNotifiers, type SidecarNotifiers } from "./build-notifiers.js";
 import { SystemdNotifier } from "../systemd/systemd-notifier.js";
 import { IdentityPipeline } from "./identity-pipeline.js";
@@ -61,6 +63,7 @@ class SidecarRun {
   readonly #pipeline: IdentityPipeline;
   readonly #supervisor: ChildSupervisor | undefined;
   readonly #notifiers: SidecarNotifiers;
+  readonly #reloadVerifier: ReloadVerifier | undefined;
   /** Type=notify; a config reload calls its `reloading()` before and `ready()` after. */
   readonly #systemd: SystemdNotifier | undefined;
   #healthServer: HealthServer | undefined;
@@ -97,6 +100,7 @@ class SidecarRun {
           })
         : undefined;
     this.#notifiers = buildNotifiers(options.config, this.#supervisor, options.logger, this.#pipeline.health);
+    this.#reloadVerifier = this.#buildReloadVerifier();
     // A one-shot run belongs in a Type=oneshot unit, which has no notify socket.
     this.#systemd = options.config.daemonMode ? SystemdNotifier.fromEnvironment(options.logger) : undefined;
     const exit = new Promise<number>((resolveExit) => (this.#resolveExit = resolveExit));
@@ -108,6 +112,31 @@ class SidecarRun {
       await this.#shutdown();
       return code;
     });
+  }
+
+  #buildReloadVerifier(): ReloadVerifier | undefined {
+    const { verifyReload, svidFileName, daemonMode } = this.#config;
+    if (verifyReload === undefined || svidFileName === undefined || !daemonMode) return undefined;
+    const supervisor = this.#supervisor;
+    return new ReloadVerifier({
+      config: verifyReload,
+      svidFile: svidFileName,
+      outcome: this.#pipeline.health,
+      logger: this.#logger,
+      restartChild: supervisor === undefined ? undefined : () => supervisor.restart({ gracePeriodMs: this.#config.restartGracePeriodMs }),
+    });
+  }
+
+  /**
+   * Tells the app, and once it was told of a new X.509-SVID checks that it serves it; neither
+   * is awaited, so neither holds back the next write.
+   */
+  #notifyAndVerify(notifier: Notifier, reason: NotifyReason): void {
+    const notified = notifier.notify(reason);
+    const verifier = this.#reloadVerifier;
+    const svidFile = this.#config.svidFileName;
+    if (verifier === undefined || svidFile === undefined || !reason.changedPaths.includes(svidFile)) return;
+    void notified.then(() => verifier.verify(() => this.#notifiers.all.notify(reason)));
   }
 
   async #start(): Promise<void> {
@@ -175,10 +204,10 @@ class SidecarRun {
     // retries must not hold back the next write (each notifier queues and coalesces its own).
     if (first && this.#supervisor !== undefined) {
       await this.#startChild(this.#supervisor);
-      void this.#notifiers.external.notify({ changedPaths: [...changedPaths] });
+      this.#notifyAndVerify(this.#notifiers.external, { changedPaths: [...changedPaths] });
       return;
     }
-    void this.#notifiers.all.notify({ changedPaths: [...changedPaths] });
+    this.#notifyAndVerify(this.#notifiers.all, { changedPaths: [...changedPaths] });
   }
 
   /** The child starts after the first complete write, so it never reads missing files. */
@@ -218,6 +247,7 @@ class SidecarRun {
     // Streams stop first, so nothing is written or signalled once the exit is decided.
     await this.#pipeline.stop();
     this.#notifiers.close();
+    this.#reloadVerifier?.close();
     if (this.#childStarted && this.#supervisor !== undefined) {
       await this.#supervisor.stop({ gracePeriodMs: this.#config.restartGracePeriodMs });
     }
