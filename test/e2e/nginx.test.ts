@@ -67,7 +67,11 @@ async function setUp(t: TestContext): Promise<Setup> {
 }
 
 /** An example sidecar config pointed at this setup; the sidecar picks nginx's SVID by hint. */
-function sidecarConfig(setup: Setup, example: "sidecar-child.yaml" | "sidecar-pid-file.yaml" | "sidecar-exec-hook.yaml"): Promise<string> {
+function sidecarConfig(
+  setup: Setup,
+  example: "sidecar-child.yaml" | "sidecar-pid-file.yaml" | "sidecar-exec-hook.yaml",
+  extra: Record<string, unknown> = {},
+): Promise<string> {
   const paths =
     example === "sidecar-pid-file.yaml"
       ? { "/run/nginx-spiffe": setup.runDir }
@@ -77,6 +81,7 @@ function sidecarConfig(setup: Setup, example: "sidecar-child.yaml" | "sidecar-pi
     hint: "nginx",
     log_level: "info",
     health_checks: { listener_enabled: true, bind_port: 0 },
+    ...extra,
   });
 }
 
@@ -157,6 +162,8 @@ async function replaceFile(path: string, text: string): Promise<void> {
 }
 
 const isUpdate = (line: LogLine): boolean => line.msg === "identity files updated";
+const isVerified = (line: LogLine): boolean => line.msg === "app serves the current SVID";
+const isStale = (line: LogLine): boolean => typeof line.msg === "string" && line.msg.startsWith("app not serving current SVID:");
 const toldBy =
   (notifier: string) =>
   (line: LogLine): boolean =>
@@ -298,5 +305,39 @@ describe("nginx beside spiffe-sidecar (real nginx, fake agent, 3 s SVIDs)", { sk
     t.diagnostic(`  ${String(first?.msg).replace(/^.*?(exited)/, "$1").slice(0, 140)}`);
     t.diagnostic(`  spiffe_sidecar_notify_failures_total{notifier="exec-hook"} ${failuresBefore} -> ${failuresAfter}; /live still 200`);
     t.diagnostic(`config fixed: the next update reloaded nginx, which serves ${after.serial} (before the break: ${before})`);
+  });
+
+  it("with verify_reload on: the sidecar itself sees nginx serve each rotated SVID", async (t) => {
+    const setup = await setUp(t);
+    const verifyReload = { address: `127.0.0.1:${setup.port}`, window: "5s" };
+    const sidecar = runSidecar(t, ["run", "-c", await sidecarConfig(setup, "sidecar-child.yaml", { verify_reload: verifyReload })]);
+    const verified = await sidecar.waitForLog("three verified rotations", isVerified, 3);
+    const health = await sidecar.healthUrl();
+    assert.equal(sidecar.logs.filter(isStale).length, 0);
+    assert.equal(await metricValue(health, "spiffe_sidecar_app_serving_current_svid"), 1);
+    const serials = verified.map((line) => normalizeSerial(String(line["serial"])));
+    assert.ok(serials.every((serial) => sidecar.writtenSerials().includes(serial)), `verified ${serials.join(", ")}`);
+    t.diagnostic(`verified serials: ${serials.join(" -> ")}`);
+  });
+
+  it("with verify_reload on and nginx's reload broken: reported as not serving the current SVID, and /ready says why", async (t) => {
+    const setup = await setUp(t);
+    // Under the ~1.5 s rotation interval, so a verification ends before the next supersedes it.
+    const verifyReload = { address: `127.0.0.1:${setup.port}`, window: "1s" };
+    const sidecar = runSidecar(t, ["run", "-c", await sidecarConfig(setup, "sidecar-child.yaml", { verify_reload: verifyReload })]);
+    await sidecar.waitForLog("the first verification", isVerified);
+    const health = await sidecar.healthUrl();
+    // SIGHUP makes nginx re-read its config; an invalid one leaves the old workers, and cert, serving.
+    await replaceFile(setup.conf, `${await readFile(setup.conf, "utf8")}\nthis_is_not_a_directive on;\n`);
+    const [stale] = await sidecar.waitForLog("a stale nginx reported", isStale);
+    assert.match(String(stale?.msg), new RegExp(`app at 127\\.0\\.0\\.1:${setup.port} serves serial [0-9A-F]+ \\(${NGINX_ID}, notAfter \\S+\\), not the current [0-9A-F]+`));
+    const ready = await waitFor("/ready to turn false", async () => {
+      const response = await fetch(`${health}/ready`);
+      return response.status === 503 ? ((await response.json()) as { spiffe_sidecar: { reasons: Record<string, string> } }) : undefined;
+    });
+    assert.match(ready.spiffe_sidecar.reasons["app-serving-stale"] ?? "", /^not serving current SVID: app at /);
+    assert.equal(await metricValue(health, "spiffe_sidecar_app_serving_current_svid"), 0);
+    assert.ok((await metricValue(health, "spiffe_sidecar_reload_verify_failures_total")) >= 1);
+    t.diagnostic(`broken reload: ${String(stale?.msg).slice(0, 200)}`);
   });
 });
