@@ -9,8 +9,10 @@ import type { NotifyAssignment } from "./notify-protocol.js";
  * The choices were a native addon (`unix-dgram`, `sd-notify`: node-gyp at install time, and
  * `sd-notify` links libsystemd) or systemd's own `systemd-notify`, one process per message. We
  * spawn `systemd-notify`: no native code to build, and it implements the protocol (abstract
- * sockets, credentials) exactly as the systemd it belongs to. It costs about 5 ms of a spawn
- * per message, and we send one per write and one per watchdog half-period.
+ * sockets, credentials) exactly as the systemd it belongs to. Measured here (systemd 252, 100
+ * messages in a row to a Python stand-in for systemd): 9-12 ms per message end to end, of which
+ * 2.4 ms block the event loop in spawn(). We send one per write and one per watchdog
+ * half-period (15 s in the examples), so the cost is negligible.
  *
  * Since systemd 246 `systemd-notify` waits (sd_notify_barrier, up to 5 s) until systemd has
  * read the message, so it is still alive when systemd looks up which unit sent it: the unit
