@@ -5,7 +5,7 @@ import { SpiffeWorkloadAPIService } from "../workloadapi/generated/workload.js";
 import { FakeAgentCore } from "./agent.js";
 import { BundleFileWriter } from "./bundle-file.js";
 import { FakeAgentConfigError, FakeAgentSocketError } from "./errors.js";
-import type { Fault, FaultKind } from "./faults.js";
+import type { Fault, FaultKind, RpcName } from "./faults.js";
 import { resolveOptions } from "./options.js";
 import type { FakeAgentOptions, ResolvedOptions } from "./options.js";
 import type { AgentSnapshot } from "./responses.js";
@@ -46,6 +46,11 @@ export interface FakeAgent {
   reconfigure(options: FakeAgentOptions): Promise<void>;
   /** What the streams currently send, private keys included: for tests, never for logs. */
   snapshot(): AgentSnapshot;
+  /**
+   * How many streams of `rpc` (every streaming RPC when omitted) clients have opened since the
+   * start, closed ones included: a test tells a kept stream from a reopened one.
+   */
+  streamsOpened(rpc?: RpcName): number;
   /** Stops serving, ends open streams, clears every timer and removes the socket. Idempotent. */
   stop(): Promise<void>;
 }
@@ -146,6 +151,7 @@ function runningAgent(core: FakeAgentCore, server: Server, options: FakeAgentOpt
     update: (changes) => reconfigure({ ...currentOptions, ...changes }),
     reconfigure,
     snapshot: () => core.snapshot,
+    streamsOpened: (rpc) => core.hub.openedCount(rpc),
     stop() {
       stopping ??= (async () => {
         const coreStopped = core.stop();

@@ -108,11 +108,18 @@ class Subscription<Request, Response> {
 /** Every open stream; a published snapshot goes to all of them. */
 export class StreamHub {
   readonly #subscriptions = new Set<Subscription<unknown, unknown>>();
+  readonly #opened = new Map<RpcName, number>();
 
   constructor(readonly faults: FaultSet) {}
 
   get size(): number {
     return this.#subscriptions.size;
+  }
+
+  /** Streams of `rpc` opened since the start (all RPCs when omitted), closed ones included. */
+  openedCount(rpc?: RpcName): number {
+    if (rpc !== undefined) return this.#opened.get(rpc) ?? 0;
+    return [...this.#opened.values()].reduce((total, count) => total + count, 0);
   }
 
   /** Registers a stream and sends it the current state at once (API §4.3). */
@@ -125,6 +132,7 @@ export class StreamHub {
       this.#subscriptions.delete(subscription as Subscription<unknown, unknown>),
     );
     this.#subscriptions.add(subscription as Subscription<unknown, unknown>);
+    this.#opened.set(composer.rpc, this.openedCount(composer.rpc) + 1);
     subscription.deliver(snapshot);
   }
 
