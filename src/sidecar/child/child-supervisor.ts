@@ -144,8 +144,8 @@ interface HeldSignals {
  * sidecar dies without doing so (kill -9 included).
  */
 export class ChildSupervisor {
-  readonly #cmd: string;
-  readonly #args: readonly string[];
+  #cmd: string;
+  #args: readonly string[];
   readonly #configSource: string;
   readonly #policy: RestartPolicy;
   readonly #backoff: RestartBackoff;
@@ -254,6 +254,15 @@ export class ChildSupervisor {
     if (this.#state === "running") return "no-signal";
     if (this.#state === "starting" || this.#state === "restarting") return "starting";
     return "not-running";
+  }
+
+  /**
+   * The command the next start (or restart) runs, after a configuration reload changed it; a
+   * running child keeps its own until restarted.
+   */
+  setCommand(cmd: string, args: readonly string[]): void {
+    this.#cmd = cmd;
+    this.#args = args;
   }
 
   /**

@@ -110,7 +110,7 @@ export interface HealthSnapshot {
  * the expiry of what we last wrote (issue 4). `reasons` says why, in words.
  */
 export class HealthState {
-  readonly #outputs: HealthOutputs;
+  #outputs: HealthOutputs;
   #x509Status: WriteStatus = "unwritten";
   #lastWriteError: string | undefined;
   #writeInProgressSince: Date | undefined;
@@ -136,6 +136,22 @@ export class HealthState {
     this.#outputs = outputs;
     for (const path of outputs.jwtSvidPaths) this.#jwtStatus.set(path, "unwritten");
     if (outputs.jwtBundlePath !== undefined) this.#jwtStatus.set(outputs.jwtBundlePath, "unwritten");
+  }
+
+  /**
+   * A reloaded configuration's outputs: a new one is tracked from `unwritten`, a dropped one is
+   * forgotten, one kept keeps its status.
+   */
+  setOutputs(outputs: HealthOutputs): void {
+    const paths = new Set([...outputs.jwtSvidPaths, ...(outputs.jwtBundlePath === undefined ? [] : [outputs.jwtBundlePath])]);
+    for (const path of this.#jwtStatus.keys()) {
+      if (paths.has(path)) continue;
+      this.#jwtStatus.delete(path);
+      this.#jwtSvidExpiry.delete(path);
+    }
+    for (const path of paths) if (!this.#jwtStatus.has(path)) this.#jwtStatus.set(path, "unwritten");
+    if (!outputs.x509) this.#x509Status = "unwritten";
+    this.#outputs = outputs;
   }
 
   /** The X.509 files were written. A new serial number counts as a rotation. */
