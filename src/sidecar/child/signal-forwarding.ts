@@ -57,6 +57,11 @@ export interface SignalRouterOptions {
    */
   readonly onTerminate: (signal: NodeJS.Signals) => void;
   /**
+   * Told about a SIGHUP while no child is attached: the sidecar reloads its configuration.
+   * Without it such a SIGHUP is logged and ignored. With a child, SIGHUP is the child's.
+   */
+  readonly onReload?: (signal: NodeJS.Signals) => void;
+  /**
    * How long the child may take to exit after a terminating signal before SIGKILL.
    * @default the supervisor's
    */
@@ -136,6 +141,12 @@ export class SignalRouter {
       }
       this.#terminating = true;
       this.#options.onTerminate(signal);
+      return;
+    }
+    const onReload = this.#options.onReload;
+    if (signal === "SIGHUP" && onReload !== undefined) {
+      this.#logger.info({ signal }, `received ${signal}: there is no child to pass it to, so the sidecar reloads its configuration`);
+      onReload(signal);
       return;
     }
     const why =

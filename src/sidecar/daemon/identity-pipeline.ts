@@ -61,14 +61,18 @@ export interface CompletedUpdate {
  */
 export class IdentityPipeline {
   readonly health: HealthState;
-  readonly #config: SidecarConfig;
+  #config: SidecarConfig;
   readonly #logger: Logger;
   readonly #now: () => Date;
-  readonly #client: WorkloadApiClient;
+  #client: WorkloadApiClient;
   readonly #writer: FileWriter;
-  readonly #outputOptions: OutputOptions;
-  readonly #watches: Watch[] = [];
-  readonly #refreshers: JwtSvidRefresher[] = [];
+  #outputOptions: OutputOptions;
+  #watches: Watch[] = [];
+  /** By `refresherKey` of the output, so a reload keeps a refresher whose output is unchanged. */
+  readonly #refreshers = new Map<string, JwtSvidRefresher>();
+  /** Bumped when the streams are reopened: callbacks of the closed ones are then ignored. */
+  #streamGeneration = 0;
+  readonly #agentTimeoutMs: number | undefined;
   readonly #jwtSvids = new Map<string, JwtSvid>();
   #x509: X509IdentityState | undefined;
   #jwtBundles: JwtBundleSet | undefined;
@@ -102,13 +106,9 @@ export class IdentityPipeline {
     this.#now = options.now ?? (() => new Date());
     this.#rejections = new RejectionLog(options.logger, this.#now);
     this.#expiry = new SvidExpiryWatch(options.logger, this.#now);
-    this.#client = new WorkloadApiClient({
-      address: options.config.agentAddress,
-      ...(options.backoff === undefined ? {} : { backoff: options.backoff }),
-      ...(options.agentTimeoutMs === undefined
-        ? {}
-        : { rpcTimeoutMs: options.agentTimeoutMs, firstResponseTimeoutMs: options.agentTimeoutMs }),
-    });
+    this.#backoff = options.backoff;
+    this.#agentTimeoutMs = options.agentTimeoutMs;
+    this.#client = this.#newClient();
     this.#outputOptions = outputOptionsFromConfig(options.config);
     this.#writer =
       options.config.writeLayout === "directory"
@@ -117,7 +117,6 @@ export class IdentityPipeline {
     this.health = new HealthState(healthOutputsFromConfig(options.config));
     this.#jwtBundlesReady = new Promise((resolveReady) => (this.#jwtBundlesArrived = resolveReady));
     this.#link = new AgentLink(options.logger, this.health);
-    this.#backoff = options.backoff;
     this.#writeRetryBackoff = new Backoff(options.backoff);
   }
 
@@ -147,31 +146,96 @@ export class IdentityPipeline {
     await prepareDirectories(this.#config);
     const jwtSvidPaths = healthOutputsFromConfig(this.#config).jwtSvidPaths;
     await recoverInterruptedWrites(this.#writer, recoveryTargets(this.#outputOptions, jwtSvidPaths), this.#logger);
+    this.#openStreams();
+  }
+
+  /**
+   * Runs on a reloaded configuration (planned by `planConfigReload`): outputs are rendered
+   * again with the new options, JWT refreshers of removed audiences stop and new ones start.
+   * The agent streams are reopened only when `restartStreams` says so (a new agent address or
+   * hint, a stream now needed or no longer). Files of outputs no longer configured stay on
+   * disk: identity is never deleted. Resolves once the new outputs are written (or the write
+   * failed, and is retried as a stream update's is).
+   */
+  async applyConfig(next: SidecarConfig, options: { readonly restartStreams: boolean }): Promise<void> {
+    this.#config = next;
+    this.#outputOptions = outputOptionsFromConfig(next);
+    this.health.setOutputs(healthOutputsFromConfig(next));
+    await prepareDirectories(next);
+    if (options.restartStreams) {
+      this.#closeStreams();
+      this.#client = this.#newClient();
+      this.#openStreams();
+    } else {
+      this.#syncRefreshers();
+    }
+    if (this.#x509 === undefined && this.#jwtBundles === undefined && this.#jwtSvids.size === 0) return;
+    this.#applyWithRetry("configuration reload");
+    await this.#writeChain;
+  }
+
+  #newClient(): WorkloadApiClient {
+    const timeoutMs = this.#agentTimeoutMs;
+    return new WorkloadApiClient({
+      address: this.#config.agentAddress,
+      ...(this.#backoff === undefined ? {} : { backoff: this.#backoff }),
+      ...(timeoutMs === undefined ? {} : { rpcTimeoutMs: timeoutMs, firstResponseTimeoutMs: timeoutMs }),
+    });
+  }
+
+  #openStreams(): void {
+    const generation = ++this.#streamGeneration;
+    const current = (): boolean => generation === this.#streamGeneration;
     if (wantsX509(this.#config)) {
       const watch = this.#client.watchX509Context({
-        onUpdate: (context) => this.#onX509Context(context),
-        onInvalid: (error) => this.#reject("X.509 update", error),
-        onError: (error) => this.#onStreamError("FetchX509SVID", error),
-        onStateChange: (state) => this.#onStreamState(state),
+        onUpdate: (context) => current() && this.#onX509Context(context),
+        onInvalid: (error) => current() && this.#reject("X.509 update", error),
+        onError: (error) => current() && this.#onStreamError("FetchX509SVID", error),
+        onStateChange: (state) => current() && this.#onStreamState(state),
       });
       this.#watches.push(watch);
       this.#streams.set("FetchX509SVID", watch);
     }
     if (wantsJwtBundles(this.#config)) {
       this.#jwtBundleWatch = this.#client.watchJwtBundles({
-        onUpdate: (bundles) => this.#onJwtBundles(bundles),
-        onInvalid: (error) => this.#reject("JWT bundle update", error),
-        onError: (error) => this.#onStreamError("FetchJWTBundles", error),
-        onStateChange: (state) => this.#onStreamState(state),
+        onUpdate: (bundles) => current() && this.#onJwtBundles(bundles),
+        onInvalid: (error) => current() && this.#reject("JWT bundle update", error),
+        onError: (error) => current() && this.#onStreamError("FetchJWTBundles", error),
+        onStateChange: (state) => current() && this.#onStreamState(state),
       });
       this.#watches.push(this.#jwtBundleWatch);
       this.#streams.set("FetchJWTBundles", this.#jwtBundleWatch);
     }
-    for (const output of this.#config.jwtSvids) this.#startRefresher(output);
+    this.#syncRefreshers();
     // The watches retry by themselves when the socket reappears; the JWT refreshes are told here.
     this.#client.onAgentSocketAppeared(() => {
-      for (const refresher of this.#refreshers) refresher.retryNow();
+      for (const refresher of this.#refreshers.values()) refresher.retryNow();
     });
+  }
+
+  /** Closes the streams, refreshers and client of the current agent; files stay as they are. */
+  #closeStreams(): void {
+    this.#streamGeneration += 1;
+    for (const watch of this.#watches) watch.close();
+    for (const refresher of this.#refreshers.values()) refresher.stop();
+    this.#client.close();
+    this.#watches = [];
+    this.#streams.clear();
+    this.#refreshers.clear();
+    this.#jwtBundleWatch = undefined;
+  }
+
+  /** One refresher per configured JWT-SVID output: removed ones stop (their token is no longer written), new ones start. */
+  #syncRefreshers(): void {
+    const wanted = new Map(this.#config.jwtSvids.map((output) => [refresherKey(output), output]));
+    for (const [key, refresher] of this.#refreshers) {
+      if (wanted.has(key)) continue;
+      refresher.stop();
+      this.#refreshers.delete(key);
+    }
+    const fileNames = new Set(this.#config.jwtSvids.map((output) => output.fileName));
+    for (const fileName of this.#jwtSvids.keys()) if (!fileNames.has(fileName)) this.#jwtSvids.delete(fileName);
+    for (const [key, output] of wanted) if (!this.#refreshers.has(key)) this.#startRefresher(key, output);
   }
 
   /** Stops streams and refreshes and waits for a write in progress; files stay as they are. */
@@ -179,14 +243,14 @@ export class IdentityPipeline {
     this.#stopped = true;
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     for (const watch of this.#watches) watch.close();
-    for (const refresher of this.#refreshers) refresher.stop();
+    for (const refresher of this.#refreshers.values()) refresher.stop();
     this.#client.close();
     await this.#writeChain;
     this.#expiry.stop();
     this.#rejections.stop();
   }
 
-  #startRefresher(output: JwtSvidOutput): void {
+  #startRefresher(key: string, output: JwtSvidOutput): void {
     const refresher = new JwtSvidRefresher({
       output,
       hint: this.#config.hint,
@@ -211,7 +275,7 @@ export class IdentityPipeline {
       ...(this.#backoff === undefined ? {} : { backoff: this.#backoff }),
       now: this.#now,
     });
-    this.#refreshers.push(refresher);
+    this.#refreshers.set(key, refresher);
     refresher.start();
   }
 
@@ -286,7 +350,7 @@ export class IdentityPipeline {
     this.#jwtBundlesArrived();
     this.#link.delivered("FetchJWTBundles");
     for (const waiter of this.#jwtBundleWaiters) waiter();
-    for (const refresher of this.#refreshers) void refresher.onJwtBundles(bundles);
+    for (const refresher of this.#refreshers.values()) void refresher.onJwtBundles(bundles);
     if (this.#config.jwtBundleFileName !== undefined) this.#applyWithRetry("JWT bundles");
   }
 
@@ -466,6 +530,11 @@ function writtenSvidOf(state: IdentityState): Pick<CompletedUpdate, "x509Svid"> 
   const leaf = svid?.certificates[0];
   if (svid === undefined || leaf === undefined) return {};
   return { x509Svid: { spiffeId: svid.id.toString(), serialHex: leaf.serialHex, notAfter: leaf.notAfter } };
+}
+
+/** A refresher serves one output as configured: a changed audience or file is a new refresher. */
+function refresherKey(output: JwtSvidOutput): string {
+  return JSON.stringify([output.fileName, output.audience, output.extraAudiences]);
 }
 
 function isMissing(error: unknown): boolean {

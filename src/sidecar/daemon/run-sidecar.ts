@@ -4,12 +4,15 @@ import { describeError } from "../../errors.js";
 import type { BackoffOptions } from "../../workloadapi/backoff.js";
 import { ChildSupervisor } from "../child/child-supervisor.js";
 import { SignalRouter, type SignalSource } from "../child/signal-forwarding.js";
-import type { SidecarConfig } from "../config/index.js";
+import { checkConfigEnvironment } from "../config/environment-checks.js";
+import { loadConfigFile, type SidecarConfig } from "../config/index.js";
 import { startHealthServer, type HealthServer } from "../health/health-server.js";
 import type { Logger } from "../logger.js";
 import type { Notifier, NotifyReason } from "../notify/notifier.js";
 import { ReloadVerifier } from "../verify/reload-verifier.js";
 import { buildNotifiers, type SidecarNotifiers } from "./build-notifiers.js";
+import { watchConfigFile, type StopConfigWatch } from "./config-file-watch.js";
+import { planConfigReload, type ConfigReloadPlan } from "./config-reload.js";
 import { SystemdNotifier } from "../systemd/systemd-notifier.js";
 import { IdentityPipeline } from "./identity-pipeline.js";
 
@@ -57,12 +60,16 @@ export async function runSidecar(options: RunSidecarOptions): Promise<number> {
 
 class SidecarRun {
   readonly exitCode: Promise<number>;
-  readonly #config: SidecarConfig;
+  /** The running configuration; a reload replaces it. */
+  #config: SidecarConfig;
   readonly #logger: Logger;
   readonly #signals: SignalSource;
   readonly #pipeline: IdentityPipeline;
   readonly #supervisor: ChildSupervisor | undefined;
-  readonly #notifiers: SidecarNotifiers;
+  #notifiers: SidecarNotifiers;
+  #stopConfigWatch: StopConfigWatch | undefined;
+  /** Reloads run one at a time, in order. */
+  #reloads: Promise<void> = Promise.resolve();
   readonly #reloadVerifier: ReloadVerifier | undefined;
   /** Type=notify; a config reload calls its `reloading()` before and `ready()` after. */
   readonly #systemd: SystemdNotifier | undefined;
@@ -145,6 +152,8 @@ class SidecarRun {
       logger: this.#logger,
       gracePeriodMs: this.#config.restartGracePeriodMs,
       onTerminate: this.#onTerminatingSignal,
+      // A one-shot run has no configuration to keep: SIGHUP stays ignored there.
+      ...(this.#config.daemonMode ? { onReload: () => void this.#reload("SIGHUP") } : {}),
     });
     warnIfUnreapedInit(this.#logger);
     this.#pipeline.onFatal((error) => void this.#finish(SidecarExit.failure, error.message));
@@ -171,6 +180,9 @@ class SidecarRun {
     // Opt-in: spiffe-helper never creates cert_dir, and creating it could hide a mistyped path.
     if (this.#config.createCertDir) await mkdir(this.#config.certDir, { recursive: true, mode: 0o755 });
     await this.#pipeline.start();
+    if (this.#config.daemonMode) {
+      this.#stopConfigWatch = await watchConfigFile(this.#config.sourceFile, () => this.#reload("file changed"));
+    }
     this.#logger.info(
       { agentAddress: this.#config.agentAddress, mode: this.#config.daemonMode ? "daemon" : "one-shot" },
       "spiffe-sidecar started",
@@ -242,7 +254,77 @@ class SidecarRun {
     this.#resolveExit(code);
   }
 
+  /**
+   * Reads the configuration file again (it changed, or SIGHUP came with no child) and applies
+   * what changed, live where it can (config-reload.ts). A file that does not parse or fails
+   * the environment checks is refused with its file:line:col message; the running
+   * configuration stays.
+   */
+  #reload(trigger: string): Promise<void> {
+    this.#reloads = this.#reloads.then(() => this.#reloadOnce(trigger)).catch((error: unknown) => {
+      this.#logger.error({ trigger, err: describeError(error) }, "applying the reloaded configuration failed");
+    });
+    return this.#reloads;
+  }
+
+  async #reloadOnce(trigger: string): Promise<void> {
+    if (this.#finishing) return;
+    let next: SidecarConfig;
+    let warnings: string[];
+    try {
+      next = await loadConfigFile(this.#config.sourceFile, process.env, { daemonMode: this.#config.daemonMode });
+      warnings = [...next.warnings, ...(await checkConfigEnvironment(next))];
+    } catch (error: unknown) {
+      this.#logger.error({ trigger }, `configuration reload refused, the running configuration stays: ${describeError(error)}`);
+      return;
+    }
+    const plan = planConfigReload(this.#config, next);
+    if (plan.changes.length === 0) {
+      this.#logger.info({ trigger }, "configuration reloaded: nothing changed");
+      return;
+    }
+    for (const warning of warnings) this.#logger.warn(warning);
+    this.#systemd?.reloading();
+    try {
+      await this.#applyReload(plan, trigger);
+    } finally {
+      this.#systemd?.ready();
+    }
+  }
+
+  /** Only what the plan needs: the streams and the child are left alone unless it says so. */
+  async #applyReload(plan: ConfigReloadPlan, trigger: string): Promise<void> {
+    const next = plan.applied;
+    this.#config = next;
+    this.#logger.level = next.logLevel;
+    // Before the outputs are written again, so that write is told through the new settings.
+    if (plan.rebuildNotifiers) {
+      this.#notifiers.close();
+      this.#notifiers = buildNotifiers(next, this.#supervisor, this.#logger, this.#pipeline.health);
+    }
+    if (next.createCertDir) await mkdir(next.certDir, { recursive: true, mode: 0o755 });
+    await this.#pipeline.applyConfig(next, { restartStreams: plan.restartStreams });
+    const restarted: string[] = plan.restartStreams ? ["agent streams"] : [];
+    if (plan.restartChild && this.#supervisor !== undefined) {
+      this.#supervisor.setCommand(next.cmd ?? "", next.cmdArgs);
+      if (this.#childStarted) {
+        restarted.push("child");
+        await this.#supervisor.restart({ gracePeriodMs: next.restartGracePeriodMs });
+      }
+    }
+    const changed = plan.changes.map((change) => snakeCase(change.key));
+    if (plan.needsSidecarRestart.length > 0) {
+      this.#logger.warn(
+        { keys: plan.needsSidecarRestart.map(snakeCase) },
+        "these settings changed but take effect only when the sidecar is restarted; their running values stay",
+      );
+    }
+    this.#logger.info({ trigger, changed, restarted }, "configuration reloaded");
+  }
+
   async #shutdown(): Promise<void> {
+    await this.#stopConfigWatch?.();
+    await this.#reloads;
     if (this.#oneShotTimer !== undefined) clearTimeout(this.#oneShotTimer);
     // Streams stop first, so nothing is written or signalled once the exit is decided.
     await this.#pipeline.stop();
@@ -256,4 +338,9 @@ class SidecarRun {
     // Last: until the process exits, a signal is still logged rather than killing it silently.
     this.#signalRouter?.dispose();
   }
+}
+
+/** A `SidecarConfig` key as the file spells it (`certFileMode` is `cert_file_mode`). */
+function snakeCase(key: string): string {
+  return key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }
