@@ -185,7 +185,7 @@ async function createCluster(user: ServerUser, layout: Layout): Promise<void> {
 }
 
 /** The server's sidecar from the example, pointed at the test's paths and user. */
-function serverSidecarConfig(user: ServerUser, layout: Layout, agent: FakeAgent): Promise<string> {
+function serverSidecarConfig(user: ServerUser, layout: Layout, agent: FakeAgent, port: number): Promise<string> {
   const root = process.getuid?.() === 0;
   return writeExampleConfig(
     examplePath("postgres", "sidecar.yaml"),
@@ -203,6 +203,8 @@ function serverSidecarConfig(user: ServerUser, layout: Layout, agent: FakeAgent)
       file_owner: user.uid,
       file_group: user.gid,
       health_checks: { listener_enabled: true, bind_port: 0 },
+      // The first verification waits for the server, which starts after the first write.
+      verify_reload: { address: `127.0.0.1:${port}`, protocol: "postgres", window: "60s" },
       // Not root: there is no user to switch to, and pg_ctl runs as we are.
       ...(root ? {} : { exec_hook: { cmd: need(programs.pgCtl), args: ["reload", "-s", "-D", layout.dataDir] } }),
     },
@@ -266,7 +268,7 @@ describe("PostgreSQL beside spiffe-sidecar (real server as a non-root user, fake
     t.after(() => agent.stop());
     await createCluster(user, layout);
 
-    const sidecar = runSidecar(t, ["run", "-c", await serverSidecarConfig(user, layout, agent)]);
+    const sidecar = runSidecar(t, ["run", "-c", await serverSidecarConfig(user, layout, agent, port)]);
     await sidecar.waitForLog("the first write", isUpdate);
     // The first write's reload finds no server yet; wait for that outcome so it cannot race the start.
     await sidecar.waitForLog("the first reload attempt", hookRan);
@@ -300,6 +302,11 @@ describe("PostgreSQL beside spiffe-sidecar (real server as a non-root user, fake
     assert.equal(after.serial, sidecar.writtenSerials().at(-1), "the server presents the certificate the sidecar wrote last");
     assert.deepEqual(after.uriSans, [SERVER_ID]);
     assert.match(server.log(), /received SIGHUP, reloading configuration files/);
+    const [verified] = await sidecar.waitForLog(
+      "verify_reload to see the new certificate through SSLRequest",
+      (line) => sidecar.logs.indexOf(line) >= logsBefore && line.msg === "app serves the current SVID",
+    );
+    assert.equal(normalizeSerial(String(verified?.["serial"])), after.serial);
     t.diagnostic(`server certificate ${before.serial} -> ${after.serial} after the rotation (pg_ctl reload), SAN ${SERVER_ID}`);
     // The README's openssl command, run as written with this setup's port and cert_dir.
     const readme = await readFile(examplePath("postgres", "README.md"), "utf8");
