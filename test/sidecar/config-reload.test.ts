@@ -119,6 +119,26 @@ describe("a live configuration reload", () => {
     assert.deepEqual(line?.["restarted"], []);
   });
 
+  it("restarts only the child when cmd_args change, keeping the agent stream", async (t) => {
+    const where = await scratch(t);
+    const agent = await startAgent(t, where, { x509TtlSeconds: 600 });
+    const childLog = (name: string) => where.file(name);
+    const config = { ...baseConfig(agent, where), ...X509_FILES, cmd: process.execPath, restart_policy: "never", restart_grace_period: "2s" };
+    const configPath = await writeConfig(where, { ...config, cmd_args: [fixtures.signalLogger, "--log", childLog("first.log")] });
+    const sidecar = runSidecar(t, configPath);
+    const firstPid = await waitForReady(childLog("first.log"));
+    const streamsBefore = agent.streamsOpened();
+
+    await writeConfig(where, { ...config, cmd_args: [fixtures.signalLogger, "--log", childLog("second.log")] });
+    const secondPid = await waitForReady(childLog("second.log"));
+    const [line] = await sidecar.waitForLog("the reload", reloaded);
+    assert.notEqual(secondPid, firstPid);
+    assert.equal(processExists(firstPid), false, "the old child is gone");
+    assert.deepEqual(line?.["restarted"], ["child"]);
+    assert.equal(agent.streamsOpened(), streamsBefore, "no agent stream was reopened");
+    assert.equal(sidecar.hasExited, false);
+  });
+
   it("refuses an invalid edit with file:line:col and keeps the running configuration and files", async (t) => {
     const where = await scratch(t);
     const agent = await startAgent(t, where, { x509TtlSeconds: 600 });

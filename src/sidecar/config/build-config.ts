@@ -263,6 +263,7 @@ export function buildConfig(
     combinedPemFileName: output("combined_pem_file_name", values.combined_pem_file_name),
     federatedBundleDir: output("federated_bundle_dir", values.federated_bundle_dir),
     jwtBundleFormat: values.jwt_bundle_format,
+    spiffeBundleMapFileName: output("spiffe_bundle_map_file_name", values.spiffe_bundle_map_file_name),
     pkcs12KeystoreFileName: output("pkcs12_keystore_file_name", values.pkcs12_keystore_file_name),
     pkcs12TruststoreFileName: output("pkcs12_truststore_file_name", values.pkcs12_truststore_file_name),
     pkcs12Password: readPassword(values, passwordFile, context),

@@ -20,6 +20,7 @@ function outputPaths(config: SidecarConfigDraft): [key: string, path: string][] 
     ...jwtSvidFiles,
     ["combined_pem_file_name", config.combinedPemFileName],
     ["federated_bundle_dir", config.federatedBundleDir],
+    ["spiffe_bundle_map_file_name", config.spiffeBundleMapFileName],
     ["pkcs12_keystore_file_name", config.pkcs12KeystoreFileName],
     ["pkcs12_truststore_file_name", config.pkcs12TruststoreFileName],
   ];

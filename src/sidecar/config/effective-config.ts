@@ -51,6 +51,7 @@ function toConfigValues(config: SidecarConfig): ConfigValues {
     combined_pem_file_name: inCertDir(config.combinedPemFileName),
     federated_bundle_dir: inCertDir(config.federatedBundleDir),
     jwt_bundle_format: config.jwtBundleFormat,
+    spiffe_bundle_map_file_name: inCertDir(config.spiffeBundleMapFileName),
     pkcs12_keystore_file_name: inCertDir(config.pkcs12KeystoreFileName),
     pkcs12_truststore_file_name: inCertDir(config.pkcs12TruststoreFileName),
     // A password read from a file is shown by its file; one written inline is redacted.

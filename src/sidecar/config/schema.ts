@@ -99,6 +99,9 @@ export const configSchema = {
   combined_pem_file_name: text("One file holding the private key, then the certificate chain."),
   federated_bundle_dir: text("Directory of one <trust-domain>.pem bundle per federated trust domain."),
   jwt_bundle_format: oneOf("Format of jwt_bundle_file_name.", JWT_BUNDLE_FORMATS, "spiffe-helper"),
+  spiffe_bundle_map_file_name: text(
+    "SPIFFE bundle map of every trust domain's X.509 CAs, for gRPC's spiffe_trust_bundle_map_file (gRFC A87).",
+  ),
   pkcs12_keystore_file_name: text("PKCS#12 keystore with the private key and certificate chain."),
   pkcs12_truststore_file_name: text("PKCS#12 truststore with the trust bundle's CA certificates."),
   pkcs12_password: secret("Password of the PKCS#12 files; prefer pkcs12_password_file."),

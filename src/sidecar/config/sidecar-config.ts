@@ -119,6 +119,8 @@ export interface SidecarConfig {
   readonly federatedBundleDir: string | undefined;
   readonly jwtBundleFormat: JwtBundleFormat;
   /** Key and chain, written with `keyFileMode`. */
+  /** gRPC's SPIFFE bundle map (gRFC A87), written with `certFileMode`. */
+  readonly spiffeBundleMapFileName: string | undefined;
   readonly pkcs12KeystoreFileName: string | undefined;
   /** Trust anchors, written with `certFileMode`. */
   readonly pkcs12TruststoreFileName: string | undefined;

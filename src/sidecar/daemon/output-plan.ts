@@ -13,6 +13,7 @@ export function outputOptionsFromConfig(config: SidecarConfig): OutputOptions {
     svidBundleFileName: config.svidBundleFileName,
     combinedPemFileName: config.combinedPemFileName,
     federatedBundleDir: config.federatedBundleDir,
+    spiffeBundleMapFileName: config.spiffeBundleMapFileName,
     pkcs12:
       pkcs12Configured && config.pkcs12Password !== undefined
         ? {
@@ -43,6 +44,7 @@ export function wantsX509(config: SidecarConfig): boolean {
     config.svidBundleFileName,
     config.combinedPemFileName,
     config.federatedBundleDir,
+    config.spiffeBundleMapFileName,
     config.pkcs12KeystoreFileName,
     config.pkcs12TruststoreFileName,
   ].some((name) => name !== undefined);

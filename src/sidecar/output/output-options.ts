@@ -1,7 +1,12 @@
 import { SpiffeSidecarError } from "../../errors.js";
 
-/** Which update a file belongs to; the orchestrator reports health and notifies per group. */
-export type OutputGroup = "x509" | "jwt-bundle" | "jwt-svid";
+/**
+ * What a file carries; the orchestrator reports health and decides whom to notify (`notify_on`)
+ * per group. `x509`: the X.509-SVID and its key (SVID, key, combined PEM, keystore);
+ * `x509-bundle`: X.509 authorities, own and federated (bundle file, per-trust-domain files,
+ * truststore, SPIFFE bundle map).
+ */
+export type OutputGroup = "x509" | "x509-bundle" | "jwt-bundle" | "jwt-svid";
 
 /** One file to write: the complete bytes and the metadata to apply on every write. */
 export interface OutputFile {
@@ -67,6 +72,11 @@ export interface OutputOptions {
   /** Directory of `<trust-domain>.pem`, one per federated trust domain the agent sent. */
   readonly federatedBundleDir?: string | undefined;
   readonly pkcs12?: Pkcs12OutputOptions | undefined;
+  /**
+   * gRPC's SPIFFE bundle map (gRFC A87): every trust domain the agent sent, own and federated,
+   * each with its X.509 authorities as `x509-svid` keys. Written with `certFileMode`.
+   */
+  readonly spiffeBundleMapFileName?: string | undefined;
   readonly jwtBundleFileName?: string | undefined;
   /** @default "spiffe-helper" */
   readonly jwtBundleFormat?: JwtBundleOutputFormat | undefined;

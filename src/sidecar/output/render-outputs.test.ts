@@ -84,7 +84,7 @@ describe("renderOutputFiles: X.509 files as spiffe-helper writes them", () => {
     assert.deepEqual(
       files.map((file) => [file.path, file.mode.toString(8), file.group]),
       [
-        ["/certs/svid_bundle.pem", "644", "x509"],
+        ["/certs/svid_bundle.pem", "644", "x509-bundle"],
         ["/certs/svid.pem", "644", "x509"],
         ["/certs/svid_key.pem", "600", "x509"],
       ],

@@ -1,6 +1,7 @@
 import { join, resolve } from "node:path";
 import type { JwtBundleSet } from "../../spiffe/jwt-bundle.js";
 import type { TrustDomain } from "../../spiffe/spiffe-id.js";
+import { renderGrpcBundleMap } from "./grpc-bundle-map.js";
 import type { IdentityState, X509IdentityState } from "./identity-state.js";
 import { jwksBundles, renderJwks, renderJwtBundleMap, renderSpiffeHelperJwtBundle } from "./jwt-bundle-formats.js";
 import type { OutputFile, OutputGroup, OutputOptions } from "./output-options.js";
@@ -60,22 +61,27 @@ function renderX509Files(x509: X509IdentityState, options: OutputOptions, now: D
   const { certFileMode, keyFileMode } = options;
   const file = (fileName: string, contents: string | Uint8Array, mode: number): OutputFile =>
     outputFile(options, fileName, contents, mode, "x509");
+  const bundleFile = (fileName: string, contents: string | Uint8Array): OutputFile =>
+    outputFile(options, fileName, contents, certFileMode, "x509-bundle");
   const files: OutputFile[] = [];
   // Resolved first so a missing own bundle fails the whole render, not half of it.
   const bundleCertificates = bundleFileCertificates(x509, options, now);
   if (options.svidBundleFileName !== undefined) {
-    files.push(file(options.svidBundleFileName, certificatesPem(bundleCertificates.map((item) => item.certificate)), certFileMode));
+    files.push(bundleFile(options.svidBundleFileName, certificatesPem(bundleCertificates.map((item) => item.certificate))));
   }
   if (options.federatedBundleDir !== undefined) {
     for (const bundle of federatedBundles(x509)) {
       const pem = certificatesPem(federatedBundleCertificates(bundle, options, now));
-      files.push(file(join(options.federatedBundleDir, `${bundle.trustDomain.name}.pem`), pem, certFileMode));
+      files.push(bundleFile(join(options.federatedBundleDir, `${bundle.trustDomain.name}.pem`), pem));
     }
+  }
+  if (options.spiffeBundleMapFileName !== undefined) {
+    files.push(bundleFile(options.spiffeBundleMapFileName, renderGrpcBundleMap(x509, options, now)));
   }
   const pkcs12 = options.pkcs12;
   if (pkcs12?.truststoreFileName !== undefined) {
     const truststore = encodePkcs12TrustStore(truststoreEntries(bundleCertificates), pkcs12.password.reveal());
-    files.push(file(pkcs12.truststoreFileName, truststore, certFileMode));
+    files.push(bundleFile(pkcs12.truststoreFileName, truststore));
   }
   const fullChain = svidFileCertificates(x509, { ...options, addIntermediatesToBundle: false }, now);
   if (options.combinedPemFileName !== undefined) {

@@ -20,6 +20,7 @@ export function recoveryTargets(options: OutputOptions, extraOutputPaths: readon
     options.combinedPemFileName,
     options.pkcs12?.keystoreFileName,
     options.pkcs12?.truststoreFileName,
+    options.spiffeBundleMapFileName,
     options.jwtBundleFileName,
   ].flatMap((name) => (name === undefined ? [] : [resolve(certDir, name)]));
   const federated = options.federatedBundleDir === undefined ? [] : [resolve(certDir, options.federatedBundleDir)];
