@@ -272,6 +272,7 @@ export function buildConfig(
     execHook: hook,
     verifyReload: readVerifyReload(values, context),
     notifyAction: values.notify_action,
+    notifyOn: values.notify_on,
     restartGracePeriodMs: values.restart_grace_period,
     restartPolicy: values.restart_policy,
     restartBackoffMaxMs: values.restart_backoff_max,

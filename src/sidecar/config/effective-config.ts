@@ -74,6 +74,7 @@ function toConfigValues(config: SidecarConfig): ConfigValues {
       escalate: config.verifyReload?.escalate ?? configSchema.verify_reload.defaultValue.escalate,
     },
     notify_action: config.notifyAction,
+    notify_on: config.notifyOn,
     restart_grace_period: config.restartGracePeriodMs,
     restart_policy: config.restartPolicy,
     restart_backoff_max: config.restartBackoffMaxMs,

@@ -276,6 +276,29 @@ export function stringList(doc: string): Field<readonly string[]> {
   return { doc, hclType: "strings", defaultValue: [], read: readStringItems, format: (value) => [...value] };
 }
 
+/** A list of distinct values, each one of `allowed`; an empty list is allowed and means none. */
+export function listOf<T extends string>(doc: string, allowed: readonly T[], defaultValue: readonly T[]): Field<readonly T[]> {
+  const list = allowed.map((value) => `"${value}"`).join(", ");
+  return {
+    doc,
+    hclType: "strings",
+    defaultValue,
+    read: (node: Node, key: string, context: ReadContext) => {
+      const items = readStringItems(node, key, context);
+      const values: T[] = [];
+      items.forEach((item, index) => {
+        const match = allowed.find((candidate) => candidate === item);
+        const itemNode = isSeq(node) ? (context.deref(node.items[index] as Node | null) ?? node) : node;
+        if (match === undefined) context.fail(`${key}[${index}]`, itemNode, `${quote(item)} is not one of ${list}`, `write values from ${list}`);
+        if (values.includes(match)) context.fail(`${key}[${index}]`, itemNode, `${quote(item)} is listed twice`, "list each value once");
+        values.push(match);
+      });
+      return values;
+    },
+    format: (value) => [...value],
+  };
+}
+
 /** Arguments as one string split shell-style (spiffe-helper's form) or as a list of words. */
 export function commandArgs(doc: string): Field<readonly string[]> {
   return {

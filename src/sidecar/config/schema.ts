@@ -2,6 +2,7 @@ import {
   boolean,
   commandArgs,
   duration,
+  listOf,
   mode,
   oneOf,
   owner,
@@ -16,7 +17,15 @@ import {
 } from "./schema-fields.js";
 import { listOfSections, section } from "./section-fields.js";
 import { VERIFY_ESCALATIONS, VERIFY_PROTOCOLS } from "../verify/served-certificate.js";
-import { JWT_BUNDLE_FORMATS, LOG_LEVELS, NOTIFY_ACTIONS, RESTART_POLICIES, WRITE_LAYOUTS } from "./sidecar-config.js";
+import {
+  DEFAULT_NOTIFY_ON,
+  JWT_BUNDLE_FORMATS,
+  LOG_LEVELS,
+  NOTIFY_ACTIONS,
+  NOTIFY_ON_KINDS,
+  RESTART_POLICIES,
+  WRITE_LAYOUTS,
+} from "./sidecar-config.js";
 
 /** spiffe-helper's default Workload API socket, used when neither the config nor the environment names one. */
 export const DEFAULT_AGENT_ADDRESS = "/tmp/spire-agent/public/api.sock";
@@ -130,6 +139,11 @@ export const configSchema = {
   ),
   restart_backoff_max: duration("Longest wait between restarts of cmd.", 30_000),
   cmd_start_grace: duration("How long after cmd starts its renew_signal is held back.", 1_000),
+  notify_on: listOf(
+    "Which changed outputs notify the app: x509, bundles, jwt_svid, jwt_bundle.",
+    NOTIFY_ON_KINDS,
+    DEFAULT_NOTIFY_ON,
+  ),
   notify_min_interval: duration("Shortest time between two notifications of the app.", 1_000),
   one_shot_timeout: duration("How long one-shot mode keeps trying before it fails.", 60_000),
   log_level: oneOf("Log level.", LOG_LEVELS, "info"),

@@ -10,12 +10,24 @@ export type WriteLayout = "files" | "directory";
  */
 export type RestartPolicy = "on-renewal" | "never" | "on-failure" | "always";
 export type NotifyAction = "signal" | "restart";
+/**
+ * What changed, for `notify_on`: `x509` the X.509-SVID and its key, `bundles` X.509
+ * authorities (own or federated), `jwt_svid` a JWT-SVID token, `jwt_bundle` the JWT bundle.
+ */
+export type NotifyOnKind = "x509" | "bundles" | "jwt_svid" | "jwt_bundle";
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
 export const JWT_BUNDLE_FORMATS: readonly JwtBundleFormat[] = ["spiffe-helper", "jwks", "spiffe-bundle-map"];
 export const WRITE_LAYOUTS: readonly WriteLayout[] = ["files", "directory"];
 export const RESTART_POLICIES: readonly RestartPolicy[] = ["on-renewal", "never", "on-failure", "always"];
 export const NOTIFY_ACTIONS: readonly NotifyAction[] = ["signal", "restart"];
+export const NOTIFY_ON_KINDS: readonly NotifyOnKind[] = ["x509", "bundles", "jwt_svid", "jwt_bundle"];
+/**
+ * spiffe-helper v0.11.0 signals (cmd, pid file) only from `updateCertificates`, run for every
+ * X.509 context: a new SVID or a changed own or federated X.509 bundle. A JWT-SVID refresh or a
+ * JWT bundle change writes its file and tells no one.
+ */
+export const DEFAULT_NOTIFY_ON: readonly NotifyOnKind[] = ["x509", "bundles"];
 export const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 const REDACTED = "<redacted>";
@@ -132,6 +144,8 @@ export interface SidecarConfig {
   /** `verify_reload`: probe the app after each X.509 notification; undefined when unset. */
   readonly verifyReload: VerifyReloadConfig | undefined;
   readonly notifyAction: NotifyAction;
+  /** The changes that tell the app (signal, pid file, exec hook, restart); others only write files. */
+  readonly notifyOn: readonly NotifyOnKind[];
   readonly restartGracePeriodMs: number;
   readonly restartPolicy: RestartPolicy;
   readonly restartBackoffMaxMs: number;

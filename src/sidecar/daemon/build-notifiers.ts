@@ -7,6 +7,7 @@ import { CoalescingNotifier } from "../notify/coalescing-notifier.js";
 import { CompositeNotifier, logNotifyOutcome } from "../notify/composite-notifier.js";
 import { ExecHookNotifier } from "../notify/exec-hook-notifier.js";
 import type { AppNotifier, Notifier, NotifyOptions, NotifyReason, NotifyResult } from "../notify/notifier.js";
+import { NotifyOnFilter } from "../notify/notify-on.js";
 import { PidFileNotifier } from "../notify/pid-file-notifier.js";
 
 export interface SidecarNotifiers {
@@ -77,6 +78,7 @@ function externalNotifiers(config: SidecarConfig): AppNotifier[] {
  * each notifier has its own coalescing queue, so updates arriving while it is busy, or within
  * the interval, coalesce into a single follow-up for the newest files, and a slow notifier
  * (the pid file's retries) never delays another. `all` and `external` share the queues.
+ * Only updates that change a kind `notify_on` lists reach them.
  */
 export function buildNotifiers(
   config: SidecarConfig,
@@ -95,7 +97,9 @@ export function buildNotifiers(
   const external = externalNotifiers(config).map(coalesce);
   const childNotifierFound = childNotifier(config, supervisor);
   const child = childNotifierFound === undefined ? undefined : coalesce(childNotifierFound);
-  const wrap = (notifiers: AppNotifier[]): Notifier => new CompositeNotifier(notifiers);
+  // notify_on is applied before the queues: a skipped update neither waits nor starts an interval.
+  const wrap = (notifiers: AppNotifier[]): Notifier =>
+    new NotifyOnFilter(new CompositeNotifier(notifiers), config.notifyOn, logger);
   return {
     all: wrap(child === undefined ? external : [child, ...external]),
     external: wrap(external),

@@ -41,6 +41,7 @@ const NOTIFY_KEYS: readonly (keyof SidecarConfig)[] = [
   "renewSignal",
   "execHook",
   "notifyAction",
+  "notifyOn",
   "notifyMinIntervalMs",
 ];
 

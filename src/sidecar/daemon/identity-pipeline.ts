@@ -10,11 +10,13 @@ import type { X509Context } from "../../workloadapi/decode.js";
 import { WorkloadApiResponseError, type WorkloadApiError } from "../../workloadapi/errors.js";
 import type { Watch, WatchState } from "../../workloadapi/watch-stream.js";
 import type { JwtSvidOutput, SidecarConfig } from "../config/index.js";
+import type { NotifyOnKind } from "../config/sidecar-config.js";
 import { HealthState } from "../health/health-state.js";
 import type { Logger } from "../logger.js";
 import type { IdentityState, X509IdentityState } from "../output/identity-state.js";
 import type { OutputOptions } from "../output/output-options.js";
 import { renderOutputFiles } from "../output/render-outputs.js";
+import { changedKindsOf } from "../notify/notify-on.js";
 import { boundList, boundText, MAX_MESSAGE_CHARS } from "../../text/bounded-text.js";
 import { AtomicFileWriter } from "../writer/atomic-file-writer.js";
 import { DirectoryLayoutWriter } from "../writer/directory-layout-writer.js";
@@ -48,6 +50,8 @@ export interface IdentityPipelineOptions {
 /** What a complete write changed, for the application notifier. */
 export interface CompletedUpdate {
   readonly changedPaths: readonly string[];
+  /** What the changed files carry, for `notify_on`. */
+  readonly changedKinds: readonly NotifyOnKind[];
   /** True for the write that first made every configured output present. */
   readonly first: boolean;
   /** The X.509-SVID now on disk, when X.509 outputs are configured (systemd's STATUS= line). */
@@ -444,7 +448,11 @@ export class IdentityPipeline {
     // already current must still finish.
     const first = !this.#complete && this.#allOutputsWritten();
     if (first) this.#complete = true;
-    if (first || (this.#complete && changed.length > 0)) await this.#updateListener({ changedPaths: changed, first, ...writtenSvidOf(state) });
+    if (!first && !(this.#complete && changed.length > 0)) return;
+    // At the first complete write every output is new to the app, whatever this write changed.
+    const notified = first ? files : files.filter((file) => changed.includes(file.path));
+    const changedKinds = changedKindsOf(notified.map((file) => file.group));
+    await this.#updateListener({ changedPaths: notified.map((file) => file.path), changedKinds, first, ...writtenSvidOf(state) });
   }
 
   /** Only per-trust-domain bundle files come and go with the agent's state (Workload API §4.4). */

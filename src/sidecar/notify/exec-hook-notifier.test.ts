@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { makeTempDir } from "../../../test/fixtures/fixture-helpers.js";
 import { ExecHookNotifier } from "./exec-hook-notifier.js";
-import type { NotifyResult } from "./notifier.js";
+import type { NotifyReason, NotifyResult } from "./notifier.js";
+
+const REASON: NotifyReason = { changedPaths: ["/certs/svid.pem"], changedKinds: ["x509"] };
 
 let dir: { path: string; remove: () => Promise<void> };
 before(async () => {
@@ -30,14 +32,14 @@ describe("ExecHookNotifier", () => {
     const marker = join(dir.path, "ran");
     const script = "require('node:fs').appendFileSync(process.argv[1], process.argv[2] + '\\n')";
     const hook = new ExecHookNotifier({ command: process.execPath, args: ["-e", script, marker, "$HOME *"] });
-    const result = await hook.notify();
+    const result = await hook.notify(REASON);
     assert.equal(result.ok, true);
     assert.equal(await readFile(marker, "utf8"), "$HOME *\n");
   });
 
   it("returns a non-zero exit as a failure with the last stderr lines", async () => {
     const hook = nodeHook("console.error('line one'); console.error('nginx: [emerg] bad cert'); process.exit(1)");
-    const { failure, message } = failureOf(await hook.notify());
+    const { failure, message } = failureOf(await hook.notify(REASON));
     assert.equal(failure, "hook-failed");
     assert.match(message, /exited with code 1; stderr: line one \| nginx: \[emerg\] bad cert$/);
   });
@@ -45,13 +47,13 @@ describe("ExecHookNotifier", () => {
   it("keeps only the configured number of stderr lines", async () => {
     const script = "for (let i = 1; i <= 50; i++) console.error('line ' + i); process.exit(2)";
     const hook = new ExecHookNotifier({ command: process.execPath, args: ["-e", script], stderrTailLines: 2 });
-    const { message } = failureOf(await hook.notify());
+    const { message } = failureOf(await hook.notify(REASON));
     assert.match(message, /exited with code 2; stderr: line 49 \| line 50$/);
   });
 
   it("kills a hook that runs past the timeout with SIGTERM", async () => {
     const hook = nodeHook("setInterval(() => {}, 1000)", { timeoutMs: 300 });
-    const { failure, message } = failureOf(await hook.notify());
+    const { failure, message } = failureOf(await hook.notify(REASON));
     assert.equal(failure, "hook-timeout");
     assert.match(message, /did not finish within 300 ms and was killed with SIGTERM/);
   });
@@ -61,14 +63,14 @@ describe("ExecHookNotifier", () => {
       timeoutMs: 1_500,
       killGraceMs: 100,
     });
-    const { failure, message } = failureOf(await hook.notify());
+    const { failure, message } = failureOf(await hook.notify(REASON));
     assert.equal(failure, "hook-timeout");
     assert.match(message, /was killed with SIGKILL/);
   });
 
   it("reports a command that does not exist, naming the key to fix", async () => {
     const hook = new ExecHookNotifier({ command: "/nonexistent/reload-app", configKey: "exec_hook.cmd" });
-    const { failure, message } = failureOf(await hook.notify());
+    const { failure, message } = failureOf(await hook.notify(REASON));
     assert.equal(failure, "hook-start");
     assert.match(message, /^cannot run exec hook "\/nonexistent\/reload-app": no such file.*; check exec_hook\.cmd$/);
   });
@@ -76,7 +78,32 @@ describe("ExecHookNotifier", () => {
   it("runs through a shell only when asked", async () => {
     const marker = join(dir.path, "shell");
     const hook = new ExecHookNotifier({ command: `echo "$((40 + 2))" > '${marker}'`, shell: true });
-    assert.equal((await hook.notify()).ok, true);
+    assert.equal((await hook.notify(REASON)).ok, true);
     assert.equal(await readFile(marker, "utf8"), "42\n");
+  });
+
+  it("tells the hook what changed and which SVID the files hold, and nothing secret", async () => {
+    const envFile = join(dir.path, "env.json");
+    const script = "require('node:fs').writeFileSync(process.argv[1], JSON.stringify(process.env))";
+    const hook = new ExecHookNotifier({ command: process.execPath, args: ["-e", script, envFile] });
+    const notAfter = new Date("2030-01-02T03:04:05.000Z");
+    const reason: NotifyReason = {
+      changedPaths: ["/certs/svid.pem", "/certs/svid_key.pem", "/certs/bundle.pem"],
+      changedKinds: ["x509", "bundles"],
+      svid: { spiffeId: "spiffe://example.org/web", serialHex: "0a1b2c", notAfter },
+    };
+    assert.equal((await hook.notify(reason)).ok, true);
+    const env = JSON.parse(await readFile(envFile, "utf8")) as Record<string, string>;
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(env).filter(([name]) => name.startsWith("SPIFFE_SIDECAR_"))),
+      {
+        SPIFFE_SIDECAR_CHANGED: "x509,bundles",
+        SPIFFE_SIDECAR_CHANGED_FILES: "/certs/svid.pem:/certs/svid_key.pem:/certs/bundle.pem",
+        SPIFFE_SIDECAR_SPIFFE_ID: "spiffe://example.org/web",
+        SPIFFE_SIDECAR_SVID_SERIAL: "0a1b2c",
+        SPIFFE_SIDECAR_SVID_NOT_AFTER: "2030-01-02T03:04:05.000Z",
+      },
+    );
+    assert.equal(env["PATH"], process.env["PATH"], "the sidecar's own environment is passed on");
   });
 });

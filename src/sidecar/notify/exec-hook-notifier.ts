@@ -1,6 +1,7 @@
 import { explainSpawnFailure } from "../child/child-exit.js";
+import { hookEnvironment } from "./hook-environment.js";
 import { NotifyError, notifyFailed, notifySucceeded } from "./notifier.js";
-import type { AppNotifier, NotifyResult } from "./notifier.js";
+import type { AppNotifier, NotifyReason, NotifyResult } from "./notifier.js";
 
 export interface ExecHookNotifierOptions {
   /** The program, e.g. `nginx`, `pg_ctl`, `systemctl`. */
@@ -56,7 +57,8 @@ class LineTail {
 
 /**
  * Runs a reload command (`nginx -s reload`, `pg_ctl reload`, `systemctl reload x`) once per
- * update. Its failure or timeout is reported in the result, never thrown (DESIGN §6).
+ * update, telling it in its environment what changed (see `hook-environment.ts`). Its failure
+ * or timeout is reported in the result, never thrown (DESIGN §6).
  */
 export class ExecHookNotifier implements AppNotifier {
   readonly kind = "exec-hook";
@@ -78,7 +80,7 @@ export class ExecHookNotifier implements AppNotifier {
     this.#configKey = options.configKey ?? "exec_hook";
   }
 
-  async notify(): Promise<NotifyResult> {
+  async notify(reason: NotifyReason): Promise<NotifyResult> {
     const tail = new LineTail(this.#tailLines);
     // Loaded on the first run: execa is over a hundred modules that a sidecar without a hook
     // would load at every start for nothing.
@@ -90,6 +92,7 @@ export class ExecHookNotifier implements AppNotifier {
       killSignal: "SIGTERM",
       forceKillAfterDelay: this.#killGraceMs,
       stdin: "ignore",
+      env: hookEnvironment(reason),
       // Our stdout carries JSON log lines; the hook's output must not be mixed into it.
       stdout: "ignore",
       // A transform that yields nothing: each line goes to the tail, nothing is buffered.

@@ -1,4 +1,5 @@
 import { SpiffeSidecarError } from "../../errors.js";
+import { NOTIFY_ON_KINDS, type NotifyOnKind } from "../config/sidecar-config.js";
 
 /**
  * The ways of telling the application that its files changed (DESIGN §6). Also the `notifier`
@@ -8,9 +9,23 @@ export type NotifierKind = "signal-child" | "pid-file" | "exec-hook" | "restart-
 
 export const NOTIFIER_KINDS: readonly NotifierKind[] = ["signal-child", "pid-file", "exec-hook", "restart-child"];
 
-/** What one update changed: file paths only, never their contents. */
+/** The X.509-SVID on disk after an update: public facts only, never its key. */
+export interface NotifiedSvid {
+  readonly spiffeId: string;
+  readonly serialHex: string;
+  readonly notAfter: Date;
+}
+
+/** What one update changed: file paths and kinds only, never their contents. */
 export interface NotifyReason {
   readonly changedPaths: readonly string[];
+  /**
+   * What the changed files carry, in `NOTIFY_ON_KINDS` order; `notify_on` selects by it.
+   * Undefined for a notification that is not about a write (a re-notification): it always goes out.
+   */
+  readonly changedKinds?: readonly NotifyOnKind[] | undefined;
+  /** The X.509-SVID the files now hold, when one is configured and known. */
+  readonly svid?: NotifiedSvid | undefined;
 }
 
 /** A stable id for why telling the app failed; matched by tests, logged as a field. */
@@ -91,7 +106,12 @@ export function notifyFailed(error: NotifyError): NotifyResult {
   return { ok: false, outcomes: [{ notifier: error.notifier, ok: false, error }] };
 }
 
-/** One reason covering both updates, for notifications that were coalesced into one. */
+/** One reason covering both updates, for notifications that were coalesced into one; the newer SVID wins. */
 export function mergeReasons(first: NotifyReason, second: NotifyReason): NotifyReason {
-  return { changedPaths: [...new Set([...first.changedPaths, ...second.changedPaths])] };
+  const changedPaths = [...new Set([...first.changedPaths, ...second.changedPaths])];
+  const svid = second.svid ?? first.svid;
+  const merged = svid === undefined ? { changedPaths } : { changedPaths, svid };
+  if (first.changedKinds === undefined || second.changedKinds === undefined) return merged;
+  const kinds = new Set([...first.changedKinds, ...second.changedKinds]);
+  return { ...merged, changedKinds: NOTIFY_ON_KINDS.filter((kind) => kinds.has(kind)) };
 }
