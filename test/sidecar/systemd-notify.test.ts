@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
+import { Writable } from "node:stream";
 import { describe, it, type TestContext } from "node:test";
+import { pino } from "pino";
+import { SystemdNotifier } from "../../src/sidecar/systemd/systemd-notifier.js";
 import {
   baseConfig,
   onCleanup,
@@ -133,5 +136,46 @@ describe("systemd Type=notify", { skip: skipReason }, () => {
     await sidecar.stop();
     await waitFor("STOPPING=1", () => datagrams.find(has("STOPPING=1")));
     assert.equal(datagrams.filter(has("WATCHDOG=1")).length, 0);
+  });
+
+  it("brackets a config reload with RELOADING=1 (and MONOTONIC_USEC) and READY=1, in order, and nothing after STOPPING=1", async (t) => {
+    const where = await scratch(t);
+    const { socket, datagrams } = await startNotifySocket(t, where, []);
+    const notifier = new SystemdNotifier({ socket, watchdogPingIntervalMs: undefined }, pino({ level: "silent" }));
+    notifier.reloading();
+    notifier.ready();
+    const svid = { spiffeId: WORKLOAD_ID, notAfter: new Date("2030-01-01T00:00:00Z") };
+    notifier.svidWritten(svid);
+    for (let reload = 0; reload < 2; reload += 1) {
+      notifier.reloading();
+      notifier.ready();
+    }
+    notifier.stopping();
+    notifier.svidWritten(svid);
+    notifier.ready();
+    await notifier.close();
+    await waitFor("STOPPING=1", () => datagrams.find(has("STOPPING=1")));
+    const kinds = datagrams.map((datagram) => assignments(datagram)[0]);
+    assert.deepEqual(kinds, ["READY=1", "RELOADING=1", "READY=1", "RELOADING=1", "READY=1", "STOPPING=1"], "nothing reloads or is ready before the first write");
+    for (const reloading of datagrams.filter(has("RELOADING=1"))) assert.match(reloading.message, /\nMONOTONIC_USEC=\d+\n/);
+    assert.ok(datagrams.filter(has("READY=1")).every((datagram) => datagram.message.includes(`STATUS=serving ${WORKLOAD_ID}`)));
+  });
+
+  it("logs a failed notification once and carries on", async (t) => {
+    const where = await scratch(t);
+    const warnings: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        warnings.push(chunk.toString("utf8"));
+        done();
+      },
+    });
+    const notifier = new SystemdNotifier({ socket: where.file("no-such.sock"), watchdogPingIntervalMs: 20 }, pino({ level: "warn" }, sink));
+    notifier.svidWritten(undefined);
+    await new Promise((resolveWindow) => setTimeout(resolveWindow, 300));
+    notifier.stopping();
+    await notifier.close();
+    assert.equal(warnings.length, 1, warnings.join(""));
+    assert.match(warnings[0] ?? "", /systemd notification failed; the sidecar carries on/);
   });
 });

@@ -69,9 +69,12 @@ export class SystemdNotifier {
     this.ready();
   }
 
-  /** Before applying a new configuration; `ready()` when done, whether it applied or not. */
+  /**
+   * Before applying a new configuration; `ready()` when done, whether it applied or not. Before
+   * the first complete write it sends nothing: systemd only reloads a running unit.
+   */
   reloading(): void {
-    if (this.#stopping) return;
+    if (!this.#ready || this.#stopping) return;
     this.#sender.send([...reloadingMessage(process.hrtime.bigint() / 1000n), statusAssignment("reloading the configuration")]);
   }
 

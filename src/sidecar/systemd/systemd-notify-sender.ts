@@ -33,10 +33,14 @@ export class SystemdNotifySender {
     this.#logger = logger;
   }
 
-  /** Queues one datagram; an identical one still waiting makes it redundant (a watchdog ping). */
+  /**
+   * Queues one datagram. One identical to the last still waiting adds nothing (watchdog pings
+   * behind a slow systemd); an earlier twin does not count, as order matters (READY=1 after
+   * RELOADING=1).
+   */
   send(message: readonly NotifyAssignment[]): void {
     const text = message.join("\n");
-    if (this.#queue.some((queued) => queued.join("\n") === text)) return;
+    if (this.#queue.at(-1)?.join("\n") === text) return;
     if (this.#queue.length >= MAX_QUEUED) {
       this.#noteFailure(`more than ${MAX_QUEUED} notifications are waiting; dropped ${text}`);
       return;
