@@ -5,7 +5,7 @@ import { stringify } from "yaml";
 import { parseConfig } from "../../src/sidecar/config/index.js";
 import { planConfigReload } from "../../src/sidecar/daemon/config-reload.js";
 import { fixtures, processExists, waitForReady } from "../fixtures/fixture-helpers.js";
-import { baseConfig, runSidecar, scratch, startAgent, waitFor, writeConfig, wrote, X509_FILES, type LogPredicate } from "./support.js";
+import { baseConfig, runSidecar, scratch, startAgent, subScratch, waitFor, writeConfig, wrote, X509_FILES, type LogPredicate } from "./support.js";
 
 const reloaded: LogPredicate = (line) => line.msg === "configuration reloaded";
 const refused: LogPredicate = (line) => typeof line.msg === "string" && line.msg.startsWith("configuration reload refused");
@@ -137,6 +137,27 @@ describe("a live configuration reload", () => {
     assert.deepEqual(line?.["restarted"], ["child"]);
     assert.equal(agent.streamsOpened(), streamsBefore, "no agent stream was reopened");
     assert.equal(sidecar.hasExited, false);
+  });
+
+  it("reopens the streams on a new agent_address, leaving the child alone", async (t) => {
+    const where = await scratch(t);
+    const first = await startAgent(t, where, { x509TtlSeconds: 600 });
+    const other = await subScratch(where, "other");
+    const second = await startAgent(t, other, { x509TtlSeconds: 600 });
+    const childLog = where.file("child.log");
+    const config = { ...X509_FILES, cert_dir: where.certDir, log_level: "info", cmd: process.execPath, cmd_args: [fixtures.signalLogger, "--log", childLog] };
+    const configPath = await writeConfig(where, { ...config, agent_address: first.address });
+    const sidecar = runSidecar(t, configPath);
+    const childPid = await waitForReady(childLog);
+    const certBefore = await readFile(where.cert("svid.pem"), "utf8");
+
+    await writeConfig(where, { ...config, agent_address: second.address });
+    const [line] = await sidecar.waitForLog("the reload", reloaded);
+    assert.deepEqual(line?.["restarted"], ["agent streams"]);
+    await waitFor("the SVID of the second agent", async () => ((await readFile(where.cert("svid.pem"), "utf8")) !== certBefore ? true : undefined));
+    assert.equal(second.streamsOpened("FetchX509SVID"), 1);
+    assert.equal(processExists(childPid), true);
+    assert.equal(sidecar.count((entry) => entry.msg === "child started"), 1, "the child was not restarted");
   });
 
   it("refuses an invalid edit with file:line:col and keeps the running configuration and files", async (t) => {

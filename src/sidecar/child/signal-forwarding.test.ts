@@ -134,4 +134,13 @@ describe("SignalRouter without a child", () => {
     router.dispose();
     for (const signal of HANDLED_SIGNALS) assert.equal(source.listenerCount(signal), 0, signal);
   });
+
+  it("reloads on SIGHUP when told how, and only on SIGHUP", () => {
+    const source = new EventEmitter() as EventEmitter & SignalSource;
+    const reloads: NodeJS.Signals[] = [];
+    const router = new SignalRouter({ source, onTerminate: () => undefined, onReload: (signal) => reloads.push(signal) });
+    for (const signal of ["SIGHUP", "SIGUSR1", "SIGQUIT", "SIGHUP"] as const) source.emit(signal, signal);
+    assert.deepEqual(reloads, ["SIGHUP", "SIGHUP"]);
+    router.dispose();
+  });
 });
