@@ -138,6 +138,20 @@ describe("systemd Type=notify", { skip: skipReason }, () => {
     assert.equal(datagrams.filter(has("WATCHDOG=1")).length, 0);
   });
 
+  it("tells systemd RELOADING=1 then READY=1 when SIGHUP reloads the configuration", async (t) => {
+    const where = await scratch(t);
+    const agent = await startAgent(t, where);
+    const { socket, datagrams } = await startNotifySocket(t, where, []);
+    const config = await writeConfig(where, { ...baseConfig(agent, where), ...X509_FILES });
+    const sidecar = runSidecar(t, config, { env: { NOTIFY_SOCKET: socket } });
+    await waitFor("READY=1", () => datagrams.find(has("READY=1")));
+    sidecar.process.kill("SIGHUP");
+    const reloading = await waitFor("RELOADING=1", () => datagrams.find(has("RELOADING=1")));
+    await waitFor("READY=1 after RELOADING=1", () => datagrams.slice(datagrams.indexOf(reloading) + 1).find(has("READY=1")));
+    assert.match(reloading.message, /\nMONOTONIC_USEC=\d+\n/);
+    assert.equal(sidecar.hasExited, false, "SIGHUP reloads, it does not stop the sidecar");
+  });
+
   it("brackets a config reload with RELOADING=1 (and MONOTONIC_USEC) and READY=1, in order, and nothing after STOPPING=1", async (t) => {
     const where = await scratch(t);
     const { socket, datagrams } = await startNotifySocket(t, where, []);
@@ -159,6 +173,20 @@ describe("systemd Type=notify", { skip: skipReason }, () => {
     assert.deepEqual(kinds, ["READY=1", "RELOADING=1", "READY=1", "RELOADING=1", "READY=1", "STOPPING=1"], "nothing reloads or is ready before the first write");
     for (const reloading of datagrams.filter(has("RELOADING=1"))) assert.match(reloading.message, /\nMONOTONIC_USEC=\d+\n/);
     assert.ok(datagrams.filter(has("READY=1")).every((datagram) => datagram.message.includes(`STATUS=serving ${WORKLOAD_ID}`)));
+  });
+
+  it("brackets a live reload of the configuration file with RELOADING=1 and READY=1", async (t) => {
+    const where = await scratch(t);
+    const agent = await startAgent(t, where, { x509TtlSeconds: 600 });
+    const { socket, datagrams } = await startNotifySocket(t, where, []);
+    const configPath = await writeConfig(where, { ...baseConfig(agent, where), ...X509_FILES });
+    const sidecar = runSidecar(t, configPath, { env: { NOTIFY_SOCKET: socket } });
+    await waitFor("READY=1", () => datagrams.find(has("READY=1")));
+    await writeConfig(where, { ...baseConfig(agent, where), ...X509_FILES, cert_file_mode: "0600" });
+    await sidecar.waitForLog("the reload", (line) => line.msg === "configuration reloaded");
+    await waitFor("READY=1 after RELOADING=1", () => (datagrams.filter(has("READY=1")).length === 2 ? true : undefined));
+    const kinds = datagrams.map((datagram) => assignments(datagram)[0]).filter((kind) => kind === "READY=1" || kind === "RELOADING=1");
+    assert.deepEqual(kinds, ["READY=1", "RELOADING=1", "READY=1"]);
   });
 
   it("logs a failed notification once and carries on", async (t) => {
