@@ -149,7 +149,7 @@ function readExecHook(values: ConfigValues, context: ReadContext): ExecHookConfi
 }
 
 /** Like `exec_hook`, a `verify_reload` with settings but no `address` is a mistake; an empty one is off. */
-function readVerifyReload(values: ConfigValues, context: ReadContext): VerifyReloadConfig | undefined {
+function readVerifyReload(values: ConfigValues, context: ReadContext, warnings: string[]): VerifyReloadConfig | undefined {
   const verify = values.verify_reload;
   const defaults = configSchema.verify_reload.defaultValue;
   if (verify.address === undefined) {
@@ -167,6 +167,9 @@ function readVerifyReload(values: ConfigValues, context: ReadContext): VerifyRel
   const hostPort = parseHostPort(verify.address);
   if (typeof hostPort === "string") {
     context.failAtKey("verify_reload.address", hostPort, "write e.g. verify_reload.address: 127.0.0.1:8443");
+  }
+  if (values.svid_file_name === undefined) {
+    warnings.push("verify_reload has no effect without svid_file_name: there is no written certificate to compare with");
   }
   return {
     host: hostPort.host,
@@ -270,7 +273,7 @@ export function buildConfig(
     pkcs12PasswordFile: passwordFile,
     writeLayout: values.write_layout,
     execHook: hook,
-    verifyReload: readVerifyReload(values, context),
+    verifyReload: readVerifyReload(values, context, warnings),
     notifyAction: values.notify_action,
     notifyOn: values.notify_on,
     restartGracePeriodMs: values.restart_grace_period,

@@ -29,8 +29,7 @@ export interface VerifyReloadConfig {
 }
 
 export function normalizeSerial(serial: string): string {
-  const hex = serial.replace(/:/g, "").toUpperCase().replace(/^0+(?=.)/, "");
-  return hex;
+  return serial.replace(/:/g, "").toUpperCase().replace(/^0+(?=.)/, "");
 }
 
 /** Node renders URI SANs as `URI:<value>`, comma separated; a value with a comma is quoted JSON-style. */

@@ -25,6 +25,11 @@ describe("verify_reload config", () => {
     assert.deepEqual(postgres.verifyReload, { host: "::1", port: 5432, serverName: "db", protocol: "postgres", windowMs: 30_000, escalate: "restart" });
   });
 
+  it("warns that it has no effect without svid_file_name", () => {
+    const config = parseConfig("jwt_bundle_file_name: b.json\nverify_reload:\n  address: h:1\n", "helper.yaml", {}, { cwd: "/srv/app" });
+    assert.deepEqual(config.warnings, ["verify_reload has no effect without svid_file_name: there is no written certificate to compare with"]);
+  });
+
   it("names the key, the file and the fix for a missing or malformed address and a bad value", () => {
     const cases: [string, string, RegExp][] = [
       ["verify_reload:\n  window: 5s\n", "verify_reload.address", /helper\.yaml:5:3: .*is missing, so nothing would be verified; add verify_reload\.address/],
