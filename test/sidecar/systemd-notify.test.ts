@@ -138,20 +138,6 @@ describe("systemd Type=notify", { skip: skipReason }, () => {
     assert.equal(datagrams.filter(has("WATCHDOG=1")).length, 0);
   });
 
-  it("tells systemd RELOADING=1 then READY=1 when SIGHUP reloads the configuration", async (t) => {
-    const where = await scratch(t);
-    const agent = await startAgent(t, where);
-    const { socket, datagrams } = await startNotifySocket(t, where, []);
-    const config = await writeConfig(where, { ...baseConfig(agent, where), ...X509_FILES });
-    const sidecar = runSidecar(t, config, { env: { NOTIFY_SOCKET: socket } });
-    await waitFor("READY=1", () => datagrams.find(has("READY=1")));
-    sidecar.process.kill("SIGHUP");
-    const reloading = await waitFor("RELOADING=1", () => datagrams.find(has("RELOADING=1")));
-    await waitFor("READY=1 after RELOADING=1", () => datagrams.slice(datagrams.indexOf(reloading) + 1).find(has("READY=1")));
-    assert.match(reloading.message, /\nMONOTONIC_USEC=\d+\n/);
-    assert.equal(sidecar.hasExited, false, "SIGHUP reloads, it does not stop the sidecar");
-  });
-
   it("brackets a config reload with RELOADING=1 (and MONOTONIC_USEC) and READY=1, in order, and nothing after STOPPING=1", async (t) => {
     const where = await scratch(t);
     const { socket, datagrams } = await startNotifySocket(t, where, []);
