@@ -172,7 +172,8 @@ describe("systemd Type=notify", { skip: skipReason }, () => {
     await sidecar.waitForLog("the reload", (line) => line.msg === "configuration reloaded");
     await waitFor("READY=1 after RELOADING=1", () => (datagrams.filter(has("READY=1")).length === 2 ? true : undefined));
     const kinds = datagrams.map((datagram) => assignments(datagram)[0]).filter((kind) => kind === "READY=1" || kind === "RELOADING=1");
-    assert.deepEqual(kinds, ["READY=1", "RELOADING=1", "READY=1"]);
+    // A second file event may bring another (empty) reload after these.
+    assert.deepEqual(kinds.slice(0, 3), ["READY=1", "RELOADING=1", "READY=1"]);
   });
 
   it("logs a failed notification once and carries on", async (t) => {

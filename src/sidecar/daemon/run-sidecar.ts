@@ -267,8 +267,21 @@ class SidecarRun {
     return this.#reloads;
   }
 
+  /**
+   * Every reload, even one that changes nothing or is refused, is bracketed by RELOADING=1 and
+   * READY=1: systemd's Type=notify-reload sends SIGHUP and waits for both.
+   */
   async #reloadOnce(trigger: string): Promise<void> {
     if (this.#finishing) return;
+    this.#systemd?.reloading();
+    try {
+      await this.#readAndApply(trigger);
+    } finally {
+      this.#systemd?.ready();
+    }
+  }
+
+  async #readAndApply(trigger: string): Promise<void> {
     let next: SidecarConfig;
     let warnings: string[];
     try {
@@ -284,12 +297,7 @@ class SidecarRun {
       return;
     }
     for (const warning of warnings) this.#logger.warn(warning);
-    this.#systemd?.reloading();
-    try {
-      await this.#applyReload(plan, trigger);
-    } finally {
-      this.#systemd?.ready();
-    }
+    await this.#applyReload(plan, trigger);
   }
 
   /** Only what the plan needs: the streams and the child are left alone unless it says so. */
