@@ -31,6 +31,15 @@ describe("HealthState readiness", () => {
     assert.deepEqual(fullyWritten().readiness(at(1)), { healthy: true, problems: [] });
   });
 
+  it("after a reload, tracks a new output from unwritten and forgets a dropped one", () => {
+    const state = fullyWritten();
+    state.setOutputs({ ...outputs, jwtSvidPaths: ["/certs/other.token"] });
+    assert.deepEqual(state.readiness(at(1)).problems, ["jwt-unwritten"]);
+    assert.deepEqual(Object.keys(state.fileWriteStatuses().jwt_write_status).sort(), ["/certs/jwt_bundle.json", "/certs/other.token"]);
+    state.recordJwtSvidWritten("/certs/other.token", at(300), at(1));
+    assert.deepEqual(state.readiness(at(2)), { healthy: true, problems: [] });
+  });
+
   it("turns false once the SVID on disk expires, as when the agent stays away", () => {
     const state = fullyWritten();
     state.recordJwtSvidWritten("/certs/jwt.token", at(7200), at(0));
