@@ -117,4 +117,26 @@ describe("notify_on: the app is told only of the outputs it reads", () => {
       assert.equal(run["SPIFFE_SIDECAR_SPIFFE_ID"], "spiffe://example.org/app", "the X.509-SVID on disk is still named");
     }
   });
+
+  it("a federated trust domain the agent drops is a bundles change: its file is removed and the hook told", async (t) => {
+    const where = await scratch(t);
+    const runsFile = where.file("hook-runs");
+    const agent = await startAgent(t, where, { x509TtlSeconds: 3_600, federatesWith: ["partner.org"] });
+    const config = await writeConfig(where, {
+      ...baseConfig(agent, where),
+      ...X509_FILES,
+      federated_bundle_dir: "federated",
+      exec_hook: recordingHook(runsFile, where),
+      notify_min_interval: "1ms",
+    });
+    const sidecar = runSidecar(t, config);
+    const [firstRun] = await waitForRuns(runsFile, 1);
+    assert.ok(firstRun?.["SPIFFE_SIDECAR_CHANGED_FILES"]?.split(":").includes(where.cert("federated/partner.org.pem")));
+
+    await agent.update({ federatesWith: [] });
+    const runs = await waitForRuns(runsFile, 2);
+    await sidecar.stop();
+    assert.equal(runs[1]?.["SPIFFE_SIDECAR_CHANGED"], "bundles");
+    assert.equal(runs[1]?.["SPIFFE_SIDECAR_CHANGED_FILES"], where.cert("federated/partner.org.pem"));
+  });
 });

@@ -429,10 +429,11 @@ export class IdentityPipeline {
     const files = renderOutputFiles(state, this.#outputOptions, now);
     const paths = files.map((file) => file.path);
     let changed: string[];
+    let removed: string[];
     this.health.recordWriteStarted(now);
     try {
       changed = (await this.#writer.writeFiles(files)).changed;
-      await this.#removeVanished(paths);
+      removed = await this.#removeVanished(paths);
     } catch (error: unknown) {
       const detail = describeError(error);
       this.#recordWriteFailure(state, paths, detail);
@@ -448,15 +449,17 @@ export class IdentityPipeline {
     // already current must still finish.
     const first = !this.#complete && this.#allOutputsWritten();
     if (first) this.#complete = true;
-    if (!first && !(this.#complete && changed.length > 0)) return;
+    if (!first && !(this.#complete && changed.length + removed.length > 0)) return;
     // At the first complete write every output is new to the app, whatever this write changed.
     const notified = first ? files : files.filter((file) => changed.includes(file.path));
-    const changedKinds = changedKindsOf(notified.map((file) => file.group));
-    await this.#updateListener({ changedPaths: notified.map((file) => file.path), changedKinds, first, ...writtenSvidOf(state) });
+    // A removed federated bundle file is a bundle change too: spiffe-helper signals every X.509 update.
+    const groups = [...notified.map((file) => file.group), ...removed.map(() => "x509-bundle" as const)];
+    const changedPaths = [...notified.map((file) => file.path), ...removed];
+    await this.#updateListener({ changedPaths, changedKinds: changedKindsOf(groups), first, ...writtenSvidOf(state) });
   }
 
   /** Only per-trust-domain bundle files come and go with the agent's state (Workload API §4.4). */
-  async #removeVanished(paths: readonly string[]): Promise<void> {
+  async #removeVanished(paths: readonly string[]): Promise<string[]> {
     const federatedDir = this.#config.federatedBundleDir;
     const current = new Set(paths);
     const vanished =
@@ -464,9 +467,10 @@ export class IdentityPipeline {
         ? []
         : [...this.#writtenPaths].filter((path) => !current.has(path) && path.startsWith(resolve(federatedDir) + sep));
     this.#writtenPaths = current;
-    if (vanished.length === 0) return;
+    if (vanished.length === 0) return [];
     const removed = await this.#writer.removeFiles(vanished);
     this.#logger.info({ removed }, "removed bundle files of trust domains the agent no longer sends");
+    return removed;
   }
 
   /**
