@@ -117,7 +117,7 @@ export const configSchema = {
   pkcs12_password_file: text("File holding the PKCS#12 password (one trailing newline is ignored)."),
   write_layout: oneOf("files: each file replaced on its own; directory: ..data symlink swap.", WRITE_LAYOUTS, "files"),
   exec_hook: section(
-    "Program run after every complete update, killed after its timeout.",
+    "Program run after each update notify_on selects, killed after its timeout.",
     execHookSchema,
     (): Schema => configSchema,
   ),

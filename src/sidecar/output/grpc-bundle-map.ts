@@ -3,7 +3,7 @@ import type { SpiffeBundle } from "../../spiffe/spiffe-bundle.js";
 import { describeError } from "../../errors.js";
 import type { X509IdentityState } from "./identity-state.js";
 import { OutputRenderError, type OutputOptions } from "./output-options.js";
-import { federatedBundleCertificates } from "./x509-pem.js";
+import { trustDomainCertificates } from "./x509-pem.js";
 
 type BundleMapSelection = Pick<OutputOptions, "addIntermediatesToBundle" | "includeFederatedDomains" | "omitExpired">;
 
@@ -23,7 +23,7 @@ type BundleMapSelection = Pick<OutputOptions, "addIntermediatesToBundle" | "incl
 export function renderGrpcBundleMap(x509: X509IdentityState, options: BundleMapSelection, now: Date): string {
   const bundles: SpiffeBundle[] = x509.bundles.bundles().map((bundle) => ({
     trustDomain: bundle.trustDomain,
-    x509Authorities: federatedBundleCertificates(bundle, options, now).map((certificate) => certificate.der),
+    x509Authorities: trustDomainCertificates(bundle, options, now).map((certificate) => certificate.der),
     jwtAuthorities: new Map(),
   }));
   const json = `${marshalBundleMap(bundles)}\n`;

@@ -10,7 +10,7 @@ import {
   bundleFileCertificates,
   type BundleCertificate,
   certificatesPem,
-  federatedBundleCertificates,
+  trustDomainCertificates,
   federatedBundles,
   privateKeyDer,
   privateKeyPem,
@@ -71,7 +71,7 @@ function renderX509Files(x509: X509IdentityState, options: OutputOptions, now: D
   }
   if (options.federatedBundleDir !== undefined) {
     for (const bundle of federatedBundles(x509)) {
-      const pem = certificatesPem(federatedBundleCertificates(bundle, options, now));
+      const pem = certificatesPem(trustDomainCertificates(bundle, options, now));
       files.push(bundleFile(join(options.federatedBundleDir, `${bundle.trustDomain.name}.pem`), pem));
     }
   }

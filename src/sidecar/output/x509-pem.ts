@@ -71,8 +71,8 @@ export function bundleFileCertificates(x509: X509IdentityState, options: X509Sel
   return keepUnexpired(certificates, (item) => item.certificate, options, now);
 }
 
-/** A federated trust domain's CAs alone, for its own file in `federatedBundleDir`. */
-export function federatedBundleCertificates(bundle: X509Bundle, options: X509Selection, now: Date): ParsedCertificate[] {
+/** One trust domain's CAs alone: its file in `federatedBundleDir`, its entry of the SPIFFE bundle map. */
+export function trustDomainCertificates(bundle: X509Bundle, options: X509Selection, now: Date): ParsedCertificate[] {
   return keepUnexpired(bundle.authorities, (certificate) => certificate, options, now);
 }
 
