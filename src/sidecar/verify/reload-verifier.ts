@@ -47,7 +47,8 @@ export class ReloadVerifier {
   readonly #options: ReloadVerifierOptions;
   readonly #address: string;
   #generation = 0;
-  #closed = false;
+  /** Aborted by `close`, so no backoff wait outlives the sidecar's shutdown. */
+  readonly #closing = new AbortController();
 
   constructor(options: ReloadVerifierOptions) {
     this.#options = options;
@@ -92,12 +93,12 @@ export class ReloadVerifier {
 
   /** Stops retrying; a running verification reports nothing more. */
   close(): void {
-    this.#closed = true;
+    this.#closing.abort();
     this.#generation += 1;
   }
 
   #superseded(generation: number): boolean {
-    return this.#closed || generation !== this.#generation;
+    return this.#closing.signal.aborted || generation !== this.#generation;
   }
 
   /** Probes until the app serves `written` or the window closes: undefined, or why not. */
@@ -106,7 +107,7 @@ export class ReloadVerifier {
     const delays = [0, ...probeDelays(config.windowMs)];
     let reason = "not probed";
     for (const delay of delays) {
-      if (delay > 0) await sleep(delay);
+      if (delay > 0) await sleep(delay, undefined, { signal: this.#closing.signal }).catch(() => undefined);
       if (this.#superseded(generation)) return undefined;
       try {
         const served = await probeServedCertificate({
