@@ -158,7 +158,11 @@ class SidecarRun {
     warnIfUnreapedInit(this.#logger);
     this.#pipeline.onFatal((error) => void this.#finish(SidecarExit.failure, error.message));
     this.#pipeline.onUpdate(async (update) => {
-      await this.#onUpdate(update.first, update.changedPaths);
+      await this.#onUpdate(update.first, {
+        changedPaths: update.changedPaths,
+        changedKinds: update.changedKinds,
+        svid: update.x509Svid,
+      });
       // After the child started on the first write: READY=1 means the app has its files.
       this.#systemd?.svidWritten(update.x509Svid);
     });
@@ -206,7 +210,7 @@ class SidecarRun {
     void this.#finish(code, `received ${signal}`, "info");
   };
 
-  async #onUpdate(first: boolean, changedPaths: readonly string[]): Promise<void> {
+  async #onUpdate(first: boolean, reason: NotifyReason): Promise<void> {
     if (this.#finishing) return;
     if (!this.#config.daemonMode) {
       await this.#finish(SidecarExit.ok, "every output is written", "info");
@@ -216,10 +220,10 @@ class SidecarRun {
     // retries must not hold back the next write (each notifier queues and coalesces its own).
     if (first && this.#supervisor !== undefined) {
       await this.#startChild(this.#supervisor);
-      this.#notifyAndVerify(this.#notifiers.external, { changedPaths: [...changedPaths] });
+      this.#notifyAndVerify(this.#notifiers.external, reason);
       return;
     }
-    this.#notifyAndVerify(this.#notifiers.all, { changedPaths: [...changedPaths] });
+    this.#notifyAndVerify(this.#notifiers.all, reason);
   }
 
   /** The child starts after the first complete write, so it never reads missing files. */
