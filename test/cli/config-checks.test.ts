@@ -42,13 +42,13 @@ describe("validate checks what run needs from the machine", () => {
     assert.match(result.stderr, says);
   }
 
-  it("refuses a missing cert_dir in validate, run and once, with the fix", async () => {
+  it("refuses a missing cert_dir with create_cert_dir: false in validate, run and once, with the fix", async () => {
     for (const command of ["validate", "run", "once"]) {
       await assertRefused(
         command,
-        { cert_dir: join(dir, "absent") },
+        { cert_dir: join(dir, "absent"), create_cert_dir: false },
         "cert_dir",
-        /"\S+\/absent" does not exist; create it, or set create_cert_dir: true to have the sidecar create it \(mode 0755\); spiffe-helper never creates it/,
+        /"\S+\/absent" does not exist; create it, or drop create_cert_dir: false to have the sidecar create it \(mode 0755\)/,
       );
     }
   });
@@ -120,12 +120,12 @@ describe("validate checks what run needs from the machine", () => {
 });
 
 describe("create_cert_dir", () => {
-  it("lets once create a missing cert_dir with mode 0755, and write into it", async (t) => {
+  it("by default, once creates a missing cert_dir with mode 0755 and writes into it", async (t) => {
     const where = await scratch(t);
     const agent = await startAgent(t, where);
     const certDir = join(where.dir, "new", "certs");
     const path = where.file("create.yaml");
-    await writeFile(path, stringify({ agent_address: agent.address, cert_dir: certDir, create_cert_dir: true, ...X509_FILES }));
+    await writeFile(path, stringify({ agent_address: agent.address, cert_dir: certDir, ...X509_FILES }));
     const validated = await runSidecarIn(["validate", "-c", path], { cwd: where.dir });
     assert.equal(validated.code, 0, validated.stderr);
     const result = await runSidecarIn(["once", "-c", path], { cwd: where.dir, timeoutMs: 20_000 });

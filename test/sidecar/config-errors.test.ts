@@ -107,7 +107,7 @@ describe("bad configurations through the real CLI", () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /^key_file_mode: "0600"$/m);
     assert.match(result.stdout, /^daemon_mode: true$/m);
-    assert.match(result.stdout, /^create_cert_dir: false$/m);
+    assert.match(result.stdout, /^create_cert_dir: true$/m);
     assert.match(result.stdout, /^ {2}bind_address: null$/m, "unset: every interface, as spiffe-helper");
     assert.match(result.stderr, /^warning: the agent socket \/run\/agent\.sock does not exist yet/m);
   });

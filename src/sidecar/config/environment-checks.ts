@@ -88,7 +88,7 @@ async function checkDirectory(
 }
 
 const CERT_DIR_FIX =
-  "create it, or set create_cert_dir: true to have the sidecar create it (mode 0755); spiffe-helper never creates it";
+  "create it, or drop create_cert_dir: false to have the sidecar create it (mode 0755)";
 
 async function checkOutputDirectories(config: SidecarConfig): Promise<void> {
   await checkDirectory(

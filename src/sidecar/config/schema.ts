@@ -104,7 +104,7 @@ export const configSchema = {
 
   file_owner: owner("Owner of every output file: a user name or uid.", "user"),
   file_group: owner("Group of every output file: a group name or gid.", "group"),
-  create_cert_dir: boolean("Create a missing cert_dir, and its parents, with mode 0755; spiffe-helper does not.", false),
+  create_cert_dir: boolean("Create a missing cert_dir, and its parents, with mode 0755 (spiffe-helper does not; its writes then fail).", true),
   combined_pem_file_name: text("One file holding the private key, then the certificate chain."),
   federated_bundle_dir: text("Directory of one <trust-domain>.pem bundle per federated trust domain."),
   jwt_bundle_format: oneOf("Format of jwt_bundle_file_name.", JWT_BUNDLE_FORMATS, "spiffe-helper"),
