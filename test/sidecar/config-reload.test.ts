@@ -189,7 +189,8 @@ describe("a live configuration reload", () => {
     const configPath = await writeConfig(where, { ...baseConfig(agent, where), ...X509_FILES });
     const sidecar = runSidecar(t, configPath);
     await sidecar.waitForLog("the first write", wrote(where.cert("svid.pem")));
-    await writeConfig(where, { ...baseConfig(agent, where), ...X509_FILES, cert_dir: where.file("missing") });
+    // A missing cert_dir is created by default; with create_cert_dir: false it fails the checks.
+    await writeConfig(where, { ...baseConfig(agent, where), ...X509_FILES, cert_dir: where.file("missing"), create_cert_dir: false });
     const [refusal] = await sidecar.waitForLog("the refusal", refused);
     assert.match(String(refusal?.msg), /cert_dir: .*does not exist/);
     assert.equal(sidecar.count(reloaded), 0);
