@@ -118,7 +118,6 @@ export interface StopOptions {
 }
 
 export const DEFAULT_GRACE_PERIOD_MS = 10_000;
-export const DEFAULT_STABLE_AFTER_MS = 10_000;
 
 const silentLogger: ChildSupervisorLogger = { info: () => undefined, warn: () => undefined };
 
