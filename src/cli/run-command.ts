@@ -1,5 +1,6 @@
 import { ConfigError, effectiveConfigYaml, loadConfigFile, type SidecarConfig } from "../sidecar/config/index.js";
 import { checkConfigEnvironment } from "../sidecar/config/environment-checks.js";
+import { systemErrorCode } from "../sidecar/child/child-exit.js";
 import { runSidecar } from "../sidecar/daemon/run-sidecar.js";
 import { createLogger } from "../sidecar/logger.js";
 import { ExitCode } from "./exit-codes.js";
@@ -16,11 +17,6 @@ export interface ConfigCommandOptions {
 /** spiffe-helper's `-config` default. */
 const DEFAULT_CONFIG_PATH = "helper.conf";
 
-function isMissingFile(error: ConfigError): boolean {
-  const cause = error.cause;
-  return cause instanceof Error && "code" in cause && cause.code === "ENOENT";
-}
-
 /**
  * Loads the file; a missing default file says that no -config was given, since a user who
  * typed no path has no reason to expect ./helper.conf to be read.
@@ -32,7 +28,7 @@ async function loadConfig(command: ConfigCommand, options: ConfigCommandOptions)
       ...(daemonMode === undefined ? {} : { daemonMode }),
     });
   } catch (error: unknown) {
-    if (options.configPath !== undefined || !(error instanceof ConfigError) || !isMissingFile(error)) throw error;
+    if (options.configPath !== undefined || !(error instanceof ConfigError) || systemErrorCode(error.cause) !== "ENOENT") throw error;
     throw new ConfigError(
       {
         file: DEFAULT_CONFIG_PATH,

@@ -3,6 +3,7 @@ import { access, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { delimiter, dirname, isAbsolute, join, resolve } from "node:path";
 import { describeError } from "../../errors.js";
+import { systemErrorCode } from "../child/child-exit.js";
 import { parseEndpointAddress } from "../../workloadapi/address.js";
 import { ConfigError, quote } from "./config-error.js";
 import type { SidecarConfig } from "./sidecar-config.js";
@@ -21,15 +22,11 @@ function problem(config: SidecarConfig, key: string, text: string, fix: string, 
   return new ConfigError({ file: config.sourceFile, key, problem: text, fix }, { cause });
 }
 
-function errorCode(error: unknown): string | undefined {
-  return error instanceof Error && "code" in error ? String(error.code) : undefined;
-}
-
 async function statOrUndefined(path: string): Promise<Stats | undefined> {
   try {
     return await stat(path);
   } catch (error: unknown) {
-    if (errorCode(error) === "ENOENT" || errorCode(error) === "ENOTDIR") return undefined;
+    if (systemErrorCode(error) === "ENOENT" || systemErrorCode(error) === "ENOTDIR") return undefined;
     throw error;
   }
 }
@@ -172,7 +169,7 @@ async function agentSocketWarning(config: SidecarConfig): Promise<string | undef
   try {
     stats = await statOrUndefined(address.path);
   } catch (error: unknown) {
-    return `the agent socket ${address.path} cannot be checked (${errorCode(error) ?? describeError(error)})`;
+    return `the agent socket ${address.path} cannot be checked (${systemErrorCode(error) ?? describeError(error)})`;
   }
   if (stats === undefined) {
     return `the agent socket ${address.path} does not exist yet; the sidecar will wait for the agent to create it`;
@@ -199,7 +196,7 @@ async function checkBindAddress(config: SidecarConfig): Promise<void> {
   try {
     await tryBind(bindAddress);
   } catch (error: unknown) {
-    const code = errorCode(error);
+    const code = systemErrorCode(error);
     const why =
       code === "ENOTFOUND" || code === "EAI_AGAIN"
         ? "does not resolve"
