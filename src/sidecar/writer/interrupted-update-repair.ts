@@ -64,7 +64,9 @@ export async function repairInterruptedUpdates(directories: readonly string[]): 
       }
     }
   }
-  for (const temps of [...updates.values()].sort(byAge)) {
+  // Each update's age is read once, not on every comparison of the sort.
+  const byAge = [...updates.values()].map((temps) => ({ temps, oldestMs: oldest(temps) })).sort((a, b) => a.oldestMs - b.oldestMs);
+  for (const { temps } of byAge) {
     settleUpdate(temps, report);
     for (const temp of temps) touched.add(dirname(temp.path));
   }
@@ -109,11 +111,7 @@ function isComplete(temp: UpdateTemp): boolean {
   }
 }
 
-/** Older updates first, so that a newer one that replaces the same output wins. */
-function byAge(a: readonly UpdateTemp[], b: readonly UpdateTemp[]): number {
-  return oldest(a) - oldest(b);
-}
-
+/** When an update's oldest temp was written: older updates settle first, so a newer one that replaces the same output wins. */
 function oldest(temps: readonly UpdateTemp[]): number {
   return Math.min(...temps.map((temp) => modifiedAt(temp.path)));
 }
