@@ -21,7 +21,6 @@ const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 export class LogSink {
   readonly #fd: number;
   readonly #onLost: (error: unknown) => void;
-  #dropped = 0;
   #lost = false;
 
   constructor(fd = 1, onLost: (error: unknown) => void = reportLostStdout) {
@@ -29,21 +28,8 @@ export class LogSink {
     this.#onLost = onLost;
   }
 
-  /** Log lines not written since the output was lost or stalled. */
-  get dropped(): number {
-    return this.#dropped;
-  }
-
-  /** Whether the output has been lost for good (EPIPE and the like). */
-  get lost(): boolean {
-    return this.#lost;
-  }
-
   write(line: string): boolean {
-    if (this.#lost) {
-      this.#dropped += 1;
-      return true;
-    }
+    if (this.#lost) return true;
     let rest = Buffer.from(line);
     let waitedMs = 0;
     while (rest.length > 0) {
@@ -55,7 +41,6 @@ export class LogSink {
           waitedMs += RETRY_SLICE_MS;
           continue;
         }
-        this.#dropped += 1;
         if (systemErrorCode(error) !== "EAGAIN") {
           this.#lost = true;
           this.#onLost(error);
