@@ -19,7 +19,7 @@ const TRUE_WORDS = ["1", "t", "T", "TRUE", "true", "True"];
 const FALSE_WORDS = ["0", "f", "F", "FALSE", "false", "False"];
 
 /** Go's strconv.ParseBool, which `flag` uses for boolean flags. */
-export function parseGoBool(text: string): boolean | undefined {
+function parseGoBool(text: string): boolean | undefined {
   if (TRUE_WORDS.includes(text)) return true;
   if (FALSE_WORDS.includes(text)) return false;
   return undefined;
