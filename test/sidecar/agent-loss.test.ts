@@ -2,18 +2,16 @@ import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { describe, it } from "node:test";
 import {
-  baseConfig,
   inspectX509,
   isUpdate,
   metricSamples,
   probe,
   readX509Files,
-  runSidecar,
   scratch,
   snapshotFiles,
   startAgent,
+  startWithHealth,
   waitFor,
-  writeConfig,
   X509_FILES,
 } from "./support.js";
 
@@ -28,15 +26,7 @@ interface ProbeBody {
 describe("agent loss", () => {
   it("keeps the files while the agent is gone, turns not ready past the SVID's expiry, and resumes with a new agent", async (t) => {
     const where = await scratch(t);
-    const agent = await startAgent(t, where, { x509TtlSeconds: 2 });
-    const config = await writeConfig(where, {
-      ...baseConfig(agent, where),
-      ...X509_FILES,
-      health_checks: { listener_enabled: true, bind_port: 0 },
-    });
-    const sidecar = runSidecar(t, config);
-    const url = await sidecar.healthUrl();
-    await sidecar.waitForLog("the first write", isUpdate);
+    const { agent, sidecar, url } = await startWithHealth(t, where, { x509TtlSeconds: 2 });
     assert.equal(await gauge(url, "spiffe_sidecar_agent_connected"), 1);
 
     await agent.stop();
@@ -73,15 +63,7 @@ describe("agent loss", () => {
 
   it("retries a stream the agent ends with CANCELLED, and keeps writing what the new streams bring", async (t) => {
     const where = await scratch(t);
-    const agent = await startAgent(t, where, { x509TtlSeconds: 3 });
-    const config = await writeConfig(where, {
-      ...baseConfig(agent, where),
-      ...X509_FILES,
-      health_checks: { listener_enabled: true, bind_port: 0 },
-    });
-    const sidecar = runSidecar(t, config);
-    const url = await sidecar.healthUrl();
-    await sidecar.waitForLog("the first write", isUpdate);
+    const { agent, sidecar, url } = await startWithHealth(t, where, { x509TtlSeconds: 3 });
 
     // Every stream now ends after its first message, as a server shutting down looks (DESIGN §10).
     await agent.setFault({ kind: "close-stream", afterMessages: 1, status: "cancelled" });

@@ -12,6 +12,7 @@ import {
   scratch,
   snapshotFiles,
   startAgent,
+  startWithHealth,
   waitFor,
   writeConfig,
   X509_FILES,
@@ -127,15 +128,7 @@ describe("logging that a hostile agent cannot blow up", { concurrency: 2 }, () =
 
   it("a flood of rejected updates gives one warn line, then one summary with the count", async (t) => {
     const where = await scratch(t);
-    const agent = await startAgent(t, where, { x509TtlSeconds: 600 });
-    const config = await writeConfig(where, {
-      ...baseConfig(agent, where),
-      ...X509_FILES,
-      health_checks: { listener_enabled: true, bind_port: 0 },
-    });
-    const sidecar = runSidecar(t, config);
-    const url = await sidecar.healthUrl();
-    await sidecar.waitForLog("the first write", isUpdate);
+    const { agent, sidecar, url } = await startWithHealth(t, where, { x509TtlSeconds: 600 });
     await agent.setFault({ kind: "mismatched-key" });
     const flood = 300;
     for (let index = 0; index < flood; index++) await agent.rotateNow();
@@ -161,15 +154,7 @@ function countOf(line: LogLine | undefined): number | undefined {
 describe("health on a failed write", () => {
   it("a write that fails (cert_dir replaced by a file) keeps /live 200 and turns /ready 503 with the reason", async (t) => {
     const where = await scratch(t);
-    const agent = await startAgent(t, where, { x509TtlSeconds: 600 });
-    const config = await writeConfig(where, {
-      ...baseConfig(agent, where),
-      ...X509_FILES,
-      health_checks: { listener_enabled: true, bind_port: 0 },
-    });
-    const sidecar = runSidecar(t, config);
-    const url = await sidecar.healthUrl();
-    await sidecar.waitForLog("the first write", isUpdate);
+    const { agent, sidecar, url } = await startWithHealth(t, where, { x509TtlSeconds: 600 });
     // Root ignores directory modes, so the write is made to fail another way: cert_dir
     // becomes a file, and every path inside it answers ENOTDIR, as a vanished mount would.
     await rename(where.certDir, where.file("certs.saved"));

@@ -2,16 +2,13 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Fault } from "../../src/fakeagent/faults.js";
 import {
-  baseConfig,
   isUpdate,
   metricSamples,
   probe,
-  runSidecar,
   scratch,
   snapshotFiles,
-  startAgent,
+  startWithHealth,
   waitFor,
-  writeConfig,
   X509_FILES,
   type LogLine,
 } from "./support.js";
@@ -44,15 +41,7 @@ describe("malformed X.509 updates are rejected and the last good files kept", { 
     it(`${fault.kind}: files byte-identical, counted as "${reason}", not ready once the SVID on disk expires`, async (t) => {
       const where = await scratch(t);
       // Long at first, so that no rotation comes between the setup steps below.
-      const agent = await startAgent(t, where, { x509TtlSeconds: 60 });
-      const config = await writeConfig(where, {
-        ...baseConfig(agent, where),
-        ...X509_FILES,
-        health_checks: { listener_enabled: true, bind_port: 0 },
-      });
-      const sidecar = runSidecar(t, config);
-      const url = await sidecar.healthUrl();
-      await sidecar.waitForLog("the first write", isUpdate);
+      const { agent, sidecar, url } = await startWithHealth(t, where, { x509TtlSeconds: 60 });
       assert.equal((await probe(url, "/ready")).status, 200);
       const countsBefore = await rejectedByReason(url);
       const beforeFault = sidecar.logs.length;

@@ -266,6 +266,27 @@ export function runSidecar(t: TestContext, configPath: string, options: SpawnSid
   return spawnSidecar(t, ["run", "-c", configPath], options);
 }
 
+/**
+ * An agent and a sidecar writing `X509_FILES` with its health listener on, once the first
+ * write is on disk: the start the fault and agent-loss tests share.
+ */
+export async function startWithHealth(
+  t: TestContext,
+  where: Scratch,
+  agentOptions: TestAgentOptions,
+): Promise<{ agent: FakeAgent; sidecar: SidecarProcess; url: string }> {
+  const agent = await startAgent(t, where, agentOptions);
+  const config = await writeConfig(where, {
+    ...baseConfig(agent, where),
+    ...X509_FILES,
+    health_checks: { listener_enabled: true, bind_port: 0 },
+  });
+  const sidecar = runSidecar(t, config);
+  const url = await sidecar.healthUrl();
+  await sidecar.waitForLog("the first write", isUpdate);
+  return { agent, sidecar, url };
+}
+
 /** The bundle, cert and key as one complete set, read by `readX509Files`. */
 export interface X509Files {
   readonly cert: string;
