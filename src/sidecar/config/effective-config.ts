@@ -1,5 +1,6 @@
 import { relative } from "node:path";
 import { Document } from "yaml";
+import { formatHostPort } from "../verify/served-certificate.js";
 import { configSchema, type ConfigValues } from "./schema.js";
 import { formatSection } from "./section-fields.js";
 import type { SidecarConfig } from "./sidecar-config.js";
@@ -64,10 +65,7 @@ function toConfigValues(config: SidecarConfig): ConfigValues {
       timeout: config.execHook?.timeoutMs ?? configSchema.exec_hook.defaultValue.timeout,
     },
     verify_reload: {
-      address:
-        config.verifyReload === undefined
-          ? undefined
-          : `${config.verifyReload.host.includes(":") ? `[${config.verifyReload.host}]` : config.verifyReload.host}:${config.verifyReload.port}`,
+      address: config.verifyReload === undefined ? undefined : formatHostPort(config.verifyReload),
       server_name: config.verifyReload?.serverName,
       protocol: config.verifyReload?.protocol ?? configSchema.verify_reload.defaultValue.protocol,
       window: config.verifyReload?.windowMs ?? configSchema.verify_reload.defaultValue.window,

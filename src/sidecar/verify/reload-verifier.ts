@@ -5,6 +5,7 @@ import { describeError } from "../../errors.js";
 import type { Logger } from "../logger.js";
 import {
   compareServed,
+  formatHostPort,
   identityOf,
   probeDelays,
   type CertificateIdentity,
@@ -52,8 +53,7 @@ export class ReloadVerifier {
 
   constructor(options: ReloadVerifierOptions) {
     this.#options = options;
-    const { host, port } = options.config;
-    this.#address = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+    this.#address = formatHostPort(options.config);
   }
 
   /**

@@ -83,6 +83,11 @@ export function probeDelays(windowMs: number, firstMs = 100, maxMs = 2_000): num
   return delays;
 }
 
+/** The inverse of `parseHostPort`: `host:port`, with an IPv6 host in brackets. */
+export function formatHostPort({ host, port }: { readonly host: string; readonly port: number }): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 /** `host:port` or `[v6]:port`; a message for the config error when it is neither. */
 export function parseHostPort(address: string): { readonly host: string; readonly port: number } | string {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
