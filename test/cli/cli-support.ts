@@ -1,5 +1,4 @@
-import { spawn } from "node:child_process";
-import { sidecarBin, type CliResult } from "../support/run-cli.js";
+import { runCli, sidecarBin, type CliResult } from "../support/run-cli.js";
 
 export interface RunInOptions {
   /** Working directory: spiffe-helper's default `helper.conf` is read from here. */
@@ -12,22 +11,9 @@ export interface RunInOptions {
 
 /** Runs the built `spiffe-sidecar` with `args` in `cwd` to completion. */
 export function runSidecarIn(args: readonly string[], options: RunInOptions): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [sidecarBin, ...args], {
-      cwd: options.cwd,
-      env: { PATH: process.env["PATH"], ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000);
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  return runCli(sidecarBin, args, { PATH: process.env["PATH"], ...options.env }, {
+    cwd: options.cwd,
+    timeoutMs: options.timeoutMs ?? 30_000,
   });
 }
 

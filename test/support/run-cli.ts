@@ -11,15 +11,30 @@ export interface CliResult {
 export const sidecarBin = fileURLToPath(new URL("../../dist/bin/spiffe-sidecar.js", import.meta.url));
 export const fakeAgentBin = fileURLToPath(new URL("../../dist/bin/spiffe-fake-agent.js", import.meta.url));
 
+export interface RunCliOptions {
+  readonly cwd?: string;
+  /** SIGKILL after this long, so a hang fails the test instead of stalling the run. */
+  readonly timeoutMs?: number;
+}
+
 /** Runs a CLI to completion and collects its output. */
-export function runCli(bin: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<CliResult> {
+export function runCli(
+  bin: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  options: RunCliOptions = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
+    const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill("SIGKILL"), options.timeoutMs);
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
