@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick] [-- --only=rotation,oneshot,footprint,idle,scale] [-- --out=FILE]`
-// Runs our sidecar and the Go spiffe-helper side by side against the fake agent (issue 7),
+// Runs our sidecar and the Go spiffe-helper side by side against the fake agent (issues 7 and 16),
 // writes the results as JSON and prints a markdown table. It fails only when something is
 // functionally broken (a probe read a mismatched pair, a rotation never arrived), never on timing.
 import { mkdir, writeFile } from "node:fs/promises";

@@ -108,7 +108,7 @@ export function renderMarkdown(results: BenchResults): string {
   return [
     table.render(),
     "",
-    "| target (issue 7) | this run | limit | |",
+    "| target (issue 16) | this run | limit | |",
     "|---|---:|---|---|",
     ...targets,
     "",

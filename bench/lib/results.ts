@@ -16,7 +16,7 @@ export interface Meta {
   readonly helper: string | null;
 }
 
-/** One target of issue 7 checked against this run's numbers. */
+/** One target of issue 16 checked against this run's numbers. */
 export interface TargetCheck {
   readonly target: string;
   readonly value: number;
