@@ -5,7 +5,10 @@
 // start deserializes compiled code instead of parsing and compiling ~1 MB of JavaScript
 // (README "Start-up time"). Needs `npm run build` first (the fake agent serves the training
 // run) and postject (devDependency) to write the blob into a copy of this Node binary.
-// Usage: node scripts/build-sea.mjs [OUTPUT]   (default dist/sea/spiffe-sidecar)
+// Usage: node scripts/build-sea.mjs [--exec-argv=FLAG ...] [OUTPUT]   (default dist/sea/spiffe-sidecar)
+// --exec-argv (Node >= 24.6: sea-config `execArgv`) bakes a Node flag into the binary, e.g.
+// --max-semi-space-size=1 as the Docker image uses; the training runs with the same flags,
+// since V8 rejects a code cache made under other flags.
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -13,10 +16,13 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
 import { build } from "esbuild";
 
 const repo = resolve(import.meta.dirname, "..");
-const output = resolve(process.argv[2] ?? join(repo, "dist/sea/spiffe-sidecar"));
+const { values: flags, positionals } = parseArgs({ options: { "exec-argv": { type: "string", multiple: true, default: [] } }, allowPositionals: true });
+const execArgv = flags["exec-argv"];
+const output = resolve(positionals[0] ?? join(repo, "dist/sea/spiffe-sidecar"));
 const SENTINEL_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 
 function fail(message) {
@@ -36,6 +42,8 @@ const { version } = JSON.parse(readFileSync(join(repo, "package.json"), "utf8"))
 const fakeAgent = join(repo, "dist/bin/spiffe-fake-agent.js");
 if (!existsSync(fakeAgent)) fail(`${fakeAgent} is missing: run npm run build first`);
 if (!readFileSync(process.execPath).includes(SENTINEL_FUSE)) fail(`${process.execPath} cannot make a single executable (no SEA fuse)`);
+const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+if (execArgv.length > 0 && (major < 24 || (major === 24 && minor < 6))) fail(`--exec-argv needs Node >= 24.6 (sea-config execArgv), not ${process.version}`);
 const postject = loadPostject();
 const work = mkdtempSync(join(tmpdir(), "spiffe-sidecar-sea-"));
 
@@ -119,7 +127,9 @@ async function train(appPath, cachePath) {
     );
     const runs = [["once", "-config", join(work, "train.yaml")], ["once", "-config", join(work, "helper.conf")]];
     const trainer = join(import.meta.dirname, "build-sea-train.mjs");
-    const result = spawnSync(process.execPath, [trainer, appPath, cachePath, ...runs.map((run) => JSON.stringify(run))], { stdio: ["ignore", "ignore", "inherit"] });
+    const result = spawnSync(process.execPath, [...execArgv, trainer, appPath, cachePath, ...runs.map((run) => JSON.stringify(run))], {
+      stdio: ["ignore", "ignore", "inherit"],
+    });
     if (result.status !== 0) fail(`the training run failed (exit ${String(result.status)})`);
     for (const dir of [yamlCerts, hclCerts]) {
       for (const name of outputs) if (!existsSync(join(dir, name))) fail(`the training run did not write ${join(dir, name)}`);
@@ -135,7 +145,7 @@ function checkCache(appPath, cachePath) {
   const check = `const { Script } = require("node:vm"); const fs = require("node:fs");
 const script = new Script(fs.readFileSync(${JSON.stringify(appPath)}, "utf8"), { filename: "spiffe-sidecar.js", cachedData: fs.readFileSync(${JSON.stringify(cachePath)}) });
 process.exit(script.cachedDataRejected ? 1 : 0);`;
-  const result = spawnSync(process.execPath, ["-e", check], { stdio: "inherit" });
+  const result = spawnSync(process.execPath, [...execArgv, "-e", check], { stdio: "inherit" });
   if (result.status !== 0) fail("V8 rejects the code cache it just made (were V8 flags changed during the run?)");
 }
 
@@ -148,7 +158,13 @@ try {
   await train(appPath, cachePath);
   checkCache(appPath, cachePath);
   const blobPath = join(work, "sea-prep.blob");
-  const config = { main: mainPath, output: blobPath, disableExperimentalSEAWarning: true, assets: { "app.js": appPath, "app.cache": cachePath } };
+  const config = {
+    main: mainPath,
+    output: blobPath,
+    disableExperimentalSEAWarning: true,
+    assets: { "app.js": appPath, "app.cache": cachePath },
+    ...(execArgv.length > 0 ? { execArgv } : {}),
+  };
   writeFileSync(join(work, "sea-config.json"), JSON.stringify(config));
   const prepared = spawnSync(process.execPath, ["--experimental-sea-config", join(work, "sea-config.json")], { stdio: ["ignore", "ignore", "inherit"] });
   if (prepared.status !== 0) fail("node --experimental-sea-config failed");
