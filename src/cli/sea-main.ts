@@ -14,7 +14,7 @@ type AppEntry = (require: NodeJS.Require, filename: string, dirname: string) => 
 
 const source = getAsset("app.js", "utf8");
 const cachedData = Buffer.from(getAsset("app.cache"));
-// The file name shows in stack traces; it must be the one the cache was made with.
+// The file name stack traces show; build-sea-train.mjs uses the same.
 const app = new Script(source, { filename: "spiffe-sidecar.js", cachedData }).runInThisContext() as AppEntry;
 // This `require` loads Node's built-in modules only, which is all the bundle asks for.
 app(require, process.execPath, dirname(process.execPath));
