@@ -25,9 +25,11 @@ const execArgv = flags["exec-argv"];
 const output = resolve(positionals[0] ?? join(repo, "dist/sea/spiffe-sidecar"));
 const SENTINEL_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 
+/** Thrown for what the user must fix; reported as one line, after the scratch directory is gone. */
+class BuildSeaError extends Error {}
+
 function fail(message) {
-  process.stderr.write(`build-sea: ${message}\n`);
-  process.exit(1);
+  throw new BuildSeaError(message);
 }
 
 function loadPostject() {
@@ -40,12 +42,15 @@ function loadPostject() {
 
 const { version } = JSON.parse(readFileSync(join(repo, "package.json"), "utf8"));
 const fakeAgent = join(repo, "dist/bin/spiffe-fake-agent.js");
-if (!existsSync(fakeAgent)) fail(`${fakeAgent} is missing: run npm run build first`);
-if (!readFileSync(process.execPath).includes(SENTINEL_FUSE)) fail(`${process.execPath} cannot make a single executable (no SEA fuse)`);
-const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
-if (execArgv.length > 0 && (major < 24 || (major === 24 && minor < 6))) fail(`--exec-argv needs Node >= 24.6 (sea-config execArgv), not ${process.version}`);
-const postject = loadPostject();
-const work = mkdtempSync(join(tmpdir(), "spiffe-sidecar-sea-"));
+
+/** What this machine must have; checked before anything is written. */
+function preflight() {
+  if (!existsSync(fakeAgent)) fail(`${fakeAgent} is missing: run npm run build first`);
+  if (!readFileSync(process.execPath).includes(SENTINEL_FUSE)) fail(`${process.execPath} cannot make a single executable (no SEA fuse)`);
+  const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
+  if (execArgv.length > 0 && (major < 24 || (major === 24 && minor < 6))) fail(`--exec-argv needs Node >= 24.6 (sea-config execArgv), not ${process.version}`);
+  return loadPostject();
+}
 
 /** What the single executable leaves out or must carry itself, resolved at bundle time. */
 const seaModules = {
@@ -149,7 +154,9 @@ process.exit(script.cachedDataRejected ? 1 : 0);`;
   if (result.status !== 0) fail("V8 rejects the code cache it just made (were V8 flags changed during the run?)");
 }
 
+const work = mkdtempSync(join(tmpdir(), "spiffe-sidecar-sea-"));
 try {
+  const postject = preflight();
   const appPath = join(work, "app.js");
   const cachePath = join(work, "app.cache");
   const mainPath = join(work, "main.cjs");
@@ -176,6 +183,10 @@ try {
   const printed = spawnSync(output, ["-version"], { encoding: "utf8" });
   if (printed.stdout.trim() !== version) fail(`${output} -version printed ${JSON.stringify(printed.stdout)} ${printed.stderr}`);
   process.stdout.write(`build-sea: ${output} (${version}, Node ${process.version})\n`);
+} catch (error) {
+  if (!(error instanceof BuildSeaError)) throw error;
+  process.stderr.write(`build-sea: ${error.message}\n`);
+  process.exitCode = 1;
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
