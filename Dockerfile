@@ -5,9 +5,14 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts/bundle.mjs ./scripts/bundle.mjs
+COPY scripts/bundle.mjs scripts/build-sea.mjs scripts/build-sea-train.mjs ./scripts/
 COPY src ./src
 RUN npm run build
+# The sidecar as a single executable (README "Start-up time"): a one-shot (an init container)
+# starts in about half the CPU of `node dist/bin/spiffe-sidecar.js`. V8's young generation is
+# capped at 1 MiB inside it (sea-config execArgv), so RSS stays flat over thousands of
+# rotations (bench/RESULTS.md, "Memory") without a NODE_OPTIONS that the app would inherit.
+RUN node scripts/build-sea.mjs --exec-argv=--max-semi-space-size=1
 
 # Runtime stage: production dependencies and the compiled output only.
 FROM node:24-bookworm-slim
@@ -24,11 +29,10 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /src/dist ./dist
 # `spiffe-sidecar demo` runs this as its app, found relative to dist/bin.
 COPY examples/demo/reload-printer.mjs ./examples/demo/reload-printer.mjs
-# The sidecar runs with V8's young generation capped at 1 MiB: its RSS then stays flat over
-# thousands of rotations instead of growing with V8's heap sizing, at the same CPU
-# (bench/RESULTS.md, "Memory"). A wrapper rather than NODE_OPTIONS, which the child would
-# inherit; exec keeps node as the process that receives signals.
-RUN printf '#!/bin/sh\nexec node --max-semi-space-size=1 /app/dist/bin/spiffe-sidecar.js "$@"\n' > /usr/local/bin/spiffe-sidecar \
+# spiffe-sidecar is the single executable; only `demo`, which is not in it (it runs a Node app
+# from the package), goes to the npm build. exec keeps the sidecar as the process that
+# receives signals.
+RUN printf '#!/bin/sh\nif [ "$1" = demo ]; then exec node /app/dist/bin/spiffe-sidecar.js "$@"; fi\nexec /app/dist/sea/spiffe-sidecar "$@"\n' > /usr/local/bin/spiffe-sidecar \
  && chmod 755 /usr/local/bin/spiffe-sidecar \
  && ln -s /app/dist/bin/spiffe-fake-agent.js /usr/local/bin/spiffe-fake-agent \
  && chmod +x /app/dist/bin/spiffe-*.js

@@ -7,9 +7,10 @@
 // fake agent behind `demo`, execa behind exec hooks, jose behind JWT outputs, pino-pretty on a
 // terminal) stays in chunks loaded on first use. dist/ from tsc remains the library.
 import { build } from "esbuild";
-import { chmod, rm } from "node:fs/promises";
+import { chmod, readFile, rm } from "node:fs/promises";
 
 const outdir = "dist/bin";
+const { version } = JSON.parse(await readFile("package.json", "utf8"));
 await rm(outdir, { recursive: true, force: true });
 await build({
   entryPoints: { "spiffe-sidecar": "src/cli/spiffe-sidecar.ts", "spiffe-fake-agent": "src/cli/spiffe-fake-agent.ts" },
@@ -29,6 +30,8 @@ await build({
   ],
   // The bundled CommonJS packages (grpc-js, pino) call require() for Node's built-in modules.
   banner: { js: 'import { createRequire as __bundleRequire } from "node:module";\nconst require = __bundleRequire(import.meta.url);' },
+  // src/cli/version.ts: -version without reading package.json at run time.
+  define: { SPIFFE_SIDECAR_VERSION: JSON.stringify(version) },
   sourcemap: "linked",
   legalComments: "linked",
   logLevel: "warning",

@@ -1,19 +1,11 @@
 #!/usr/bin/env node
-import { readFileSync } from "node:fs";
 import { describeError } from "../errors.js";
 import { ExitCode } from "./exit-codes.js";
 import { HELPER_FLAGS, parseGoFlags, withoutFlags, type FlagSpecs, type FlagValues } from "./go-flags.js";
 import type { ConfigCommand, ConfigCommandOptions } from "./run-command.js";
 import { DEMO_USAGE, MAIN_HELP, ONCE_USAGE, RUN_USAGE, VALIDATE_USAGE } from "./usage-text.js";
 import { UsageError } from "./usage-error.js";
-
-function readVersion(): string {
-  const packageJson: unknown = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
-  if (typeof packageJson === "object" && packageJson !== null && "version" in packageJson) {
-    return String(packageJson.version);
-  }
-  return "unknown";
-}
+import { readVersion } from "./version.js";
 
 const HELP_FLAGS = ["-h", "-help", "--help"];
 

@@ -6,12 +6,12 @@ import { ChildSupervisor } from "../child/child-supervisor.js";
 import { SignalRouter, type SignalSource } from "../child/signal-forwarding.js";
 import { checkConfigEnvironment } from "../config/environment-checks.js";
 import { loadConfigFile, type SidecarConfig } from "../config/index.js";
-import { startHealthServer, type HealthServer } from "../health/health-server.js";
+import type { HealthServer } from "../health/health-server.js";
 import type { Logger } from "../logger.js";
 import type { Notifier, NotifyReason } from "../notify/notifier.js";
 import { ReloadVerifier } from "../verify/reload-verifier.js";
 import { buildNotifiers, type SidecarNotifiers } from "./build-notifiers.js";
-import { watchConfigFile, type StopConfigWatch } from "./config-file-watch.js";
+import type { StopConfigWatch } from "./config-file-watch.js";
 import { planConfigReload, type ConfigReloadPlan } from "./config-reload.js";
 import { SystemdNotifier } from "../systemd/systemd-notifier.js";
 import { IdentityPipeline } from "./identity-pipeline.js";
@@ -171,6 +171,9 @@ class SidecarRun {
       this.#oneShotTimer = setTimeout(() => void this.#finish(SidecarExit.failure, this.#oneShotTimeoutMessage(timeoutMs)), timeoutMs);
     } else if (this.#config.healthChecks.listenerEnabled) {
       const health = this.#config.healthChecks;
+      // The health listener and the config watch (chokidar) are loaded by the daemon only: a
+      // one-shot never uses them and would pay their loading (issue 16).
+      const { startHealthServer } = await import("../health/health-server.js");
       this.#healthServer = await startHealthServer({
         state: this.#pipeline.health,
         bindAddress: health.bindAddress,
@@ -185,6 +188,7 @@ class SidecarRun {
     if (this.#config.createCertDir) await mkdir(this.#config.certDir, { recursive: true, mode: 0o755 });
     await this.#pipeline.start();
     if (this.#config.daemonMode) {
+      const { watchConfigFile } = await import("./config-file-watch.js");
       this.#stopConfigWatch = await watchConfigFile(this.#config.sourceFile, () => this.#reload("file changed"));
     }
     this.#logger.info(
