@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import "./heap-tuning.js";
 import { readFileSync } from "node:fs";
 import { describeError } from "../errors.js";
 import { ExitCode } from "./exit-codes.js";
