@@ -17,6 +17,7 @@ import { workloadApiErrorFromStatus, WorkloadApiRequestError, WorkloadApiRespons
 import { SpiffeWorkloadAPIClient } from "./generated/workload.js";
 import type { JWTSVIDResponse, ValidateJWTSVIDResponse } from "./generated/workload.js";
 import { SocketWatch } from "./socket-watch.js";
+import { stopSubchannelPoolSweep } from "./subchannel-pool-sweep.js";
 import { DEFAULT_FIRST_RESPONSE_TIMEOUT_MS, WatchStream } from "./watch-stream.js";
 import type { Watch, WatchHandlers } from "./watch-stream.js";
 
@@ -78,7 +79,8 @@ function channelOptions(backoff: BackoffOptions): ChannelOptions {
     "grpc.initial_reconnect_backoff_ms": backoff.initialMs ?? DEFAULT_INITIAL_BACKOFF_MS,
     "grpc.max_reconnect_backoff_ms": backoff.maxMs ?? DEFAULT_MAX_BACKOFF_MS,
     // A replacement channel must not inherit the old one's subchannel and its backoff timer
-    // from grpc-js's process-wide pool.
+    // from grpc-js's process-wide pool; a pool of its own also lets stopSubchannelPoolSweep
+    // stop the pool's 10 s timer.
     "grpc.use_local_subchannel_pool": 1,
   };
 }
@@ -114,7 +116,9 @@ export class WorkloadApiClient {
   }
 
   #newChannel(): SpiffeWorkloadAPIClient {
-    return new SpiffeWorkloadAPIClient(grpcTarget(this.address), credentials.createInsecure(), channelOptions(this.#backoff));
+    const client = new SpiffeWorkloadAPIClient(grpcTarget(this.address), credentials.createInsecure(), channelOptions(this.#backoff));
+    stopSubchannelPoolSweep(client.getChannel());
+    return client;
   }
 
   /**
