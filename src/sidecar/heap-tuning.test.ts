@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 /** How much new space grows, in KiB, over a burst of short-lived allocations in a fresh node. */
 function newSpaceGrowthKiB(withTuning: boolean): number {
   const script = [
-    withTuning ? `(await import(${JSON.stringify(new URL("./heap-tuning.ts", import.meta.url).href)})).applyDaemonHeapFlags();` : "",
+    withTuning ? `(await import(${JSON.stringify(new URL("./heap-tuning.ts", import.meta.url).href)})).capNewSpace();` : "",
     "const { getHeapSpaceStatistics } = await import('node:v8');",
     "const newSpaceKiB = () => Math.round((getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0) / 1024);",
     "const before = newSpaceKiB();",

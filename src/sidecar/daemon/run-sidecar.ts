@@ -7,7 +7,7 @@ import { SignalRouter, type SignalSource } from "../child/signal-forwarding.js";
 import { checkConfigEnvironment } from "../config/environment-checks.js";
 import { loadConfigFile, type SidecarConfig } from "../config/index.js";
 import type { HealthServer } from "../health/health-server.js";
-import { applyDaemonHeapFlags } from "../heap-tuning.js";
+import { capNewSpace } from "../heap-tuning.js";
 import type { Logger } from "../logger.js";
 import type { Notifier, NotifyReason } from "../notify/notifier.js";
 import { ReloadVerifier } from "../verify/reload-verifier.js";
@@ -191,7 +191,8 @@ class SidecarRun {
     if (this.#config.daemonMode) {
       const { watchConfigFile } = await import("./config-file-watch.js");
       this.#stopConfigWatch = await watchConfigFile(this.#config.sourceFile, () => this.#reload("file changed"));
-      applyDaemonHeapFlags();
+      // Not earlier: the start-up would scavenge more often (heap-tuning.ts).
+      capNewSpace();
     }
     this.#logger.info(
       { agentAddress: this.#config.agentAddress, mode: this.#config.daemonMode ? "daemon" : "one-shot" },
