@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { OutputFile } from "../output/output-options.js";
@@ -6,6 +5,7 @@ import {
   closeQuietly,
   createFileSync,
   fileStamp,
+  fsyncReturnsAtOnce,
   openForHold,
   readCurrentFile,
   removeQuietly,
@@ -25,7 +25,7 @@ import {
 } from "./file-writer.js";
 import { repairInterruptedUpdates } from "./interrupted-update-repair.js";
 import { checkKeyPair } from "./key-pair-check.js";
-import { newUpdateId, updateTempPath } from "./update-temp-name.js";
+import { contentDigest, newUpdateId, updateTempPath } from "./update-temp-name.js";
 
 /** Our last write to a path: its content's SHA-256, the metadata asked for, and the file's stamp after it. */
 interface LastWrite extends Pick<OutputFile, "mode" | "uid" | "gid"> {
@@ -121,7 +121,7 @@ export class AtomicFileWriter implements FileWriter {
     }
     // Forgotten first: should the write fail halfway, the next one reads the disk again.
     for (const file of pending.keys()) this.#lastWritten.delete(file.path);
-    if (pending.size > 0) await this.#commit(await this.#stage([...pending.keys()]));
+    if (pending.size > 0) await this.#commit(await this.#stage(pending));
     for (const [file, digest] of pending) this.#remember(file, digest);
     return result;
   }
@@ -137,12 +137,13 @@ export class AtomicFileWriter implements FileWriter {
    * "nothing is visible yet"), then waits for all their fsyncs at once: the update's latency is
    * the slowest fsync rather than their sum. Nothing is visible until #commit renames.
    */
-  async #stage(files: readonly OutputFile[]): Promise<StagedFile[]> {
+  async #stage(digests: ReadonlyMap<OutputFile, string>): Promise<StagedFile[]> {
+    const files = [...digests];
     const update = newUpdateId();
     const created: (StagedFile & { readonly fd: number })[] = [];
     try {
-      for (const [position, file] of files.entries()) {
-        const tempPath = updateTempPath(file.path, update, position + 1, files.length, file.contents);
+      for (const [position, [file, digest]] of files.entries()) {
+        const tempPath = updateTempPath(file.path, update, position + 1, files.length, digest);
         created.push({ file, tempPath, fd: createFileSync(tempPath, file.contents, file, file.path) });
       }
     } catch (error: unknown) {
@@ -150,7 +151,8 @@ export class AtomicFileWriter implements FileWriter {
       removeTemps(created);
       throw error;
     }
-    const syncs = await Promise.allSettled(created.map(({ fd, file }) => syncAndClose(fd, file.path)));
+    const atOnce = new Map([...new Set(files.map(([file]) => dirname(file.path)))].map((dir) => [dir, fsyncReturnsAtOnce(dir)]));
+    const syncs = await Promise.allSettled(created.map(({ fd, file }) => syncAndClose(fd, file.path, atOnce.get(dirname(file.path)) === true)));
     const failure = syncs.find((attempt): attempt is PromiseRejectedResult => attempt.status === "rejected");
     if (failure !== undefined) {
       removeTemps(created);
@@ -202,10 +204,6 @@ export class AtomicFileWriter implements FileWriter {
 /** The same mode and owner asked for as last time (a stamp says what the disk holds, not what we want). */
 function sameRequest(previous: LastWrite, file: OutputFile): boolean {
   return previous.mode === file.mode && previous.uid === file.uid && previous.gid === file.gid;
-}
-
-function contentDigest(contents: Uint8Array): string {
-  return createHash("sha256").update(contents).digest("base64");
 }
 
 /** Last first, so that a crash halfway leaves temp 1, which tells the repair to roll back. */
