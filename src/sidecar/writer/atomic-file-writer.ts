@@ -38,6 +38,9 @@ interface StagedFile {
   readonly tempPath: string;
 }
 
+/** Per directory of an update: whether its fsyncs return at once (`fsyncReturnsAtOnce`). */
+type AtOnceByDirectory = ReadonlyMap<string, boolean>;
+
 function assertDistinctPaths(files: readonly OutputFile[]): void {
   const seen = new Set<string>();
   for (const { path } of files) {
@@ -121,7 +124,10 @@ export class AtomicFileWriter implements FileWriter {
     }
     // Forgotten first: should the write fail halfway, the next one reads the disk again.
     for (const file of pending.keys()) this.#lastWritten.delete(file.path);
-    if (pending.size > 0) await this.#commit(await this.#stage(pending));
+    if (pending.size > 0) {
+      const atOnce: AtOnceByDirectory = new Map([...new Set([...pending.keys()].map((file) => dirname(file.path)))].map((dir) => [dir, fsyncReturnsAtOnce(dir)]));
+      await this.#commit(await this.#stage(pending, atOnce), atOnce);
+    }
     for (const [file, digest] of pending) this.#remember(file, digest);
     return result;
   }
@@ -137,7 +143,7 @@ export class AtomicFileWriter implements FileWriter {
    * "nothing is visible yet"), then waits for all their fsyncs at once: the update's latency is
    * the slowest fsync rather than their sum. Nothing is visible until #commit renames.
    */
-  async #stage(digests: ReadonlyMap<OutputFile, string>): Promise<StagedFile[]> {
+  async #stage(digests: ReadonlyMap<OutputFile, string>, atOnce: AtOnceByDirectory): Promise<StagedFile[]> {
     const files = [...digests];
     const update = newUpdateId();
     const created: (StagedFile & { readonly fd: number })[] = [];
@@ -151,7 +157,6 @@ export class AtomicFileWriter implements FileWriter {
       removeTemps(created);
       throw error;
     }
-    const atOnce = new Map([...new Set(files.map(([file]) => dirname(file.path)))].map((dir) => [dir, fsyncReturnsAtOnce(dir)]));
     const syncs = await Promise.allSettled(created.map(({ fd, file }) => syncAndClose(fd, file.path, atOnce.get(dirname(file.path)) === true)));
     const failure = syncs.find((attempt): attempt is PromiseRejectedResult => attempt.status === "rejected");
     if (failure !== undefined) {
@@ -166,23 +171,24 @@ export class AtomicFileWriter implements FileWriter {
    * each rename(2) frees its old file before it returns, and on ext4 that waits for the
    * journal, which under other processes' fsyncs stretched the gap between the cert and key
    * renames to milliseconds. Held open, they are freed at the close, after the last rename.
+   * A memory file system has no journal to wait for, so nothing is held there.
    */
-  async #commit(staged: readonly StagedFile[]): Promise<void> {
-    const replaced = staged.flatMap(({ file }) => openForHold(file.path) ?? []);
+  async #commit(staged: readonly StagedFile[], atOnce: AtOnceByDirectory): Promise<void> {
+    const replaced = staged.flatMap(({ file }) => (atOnce.get(dirname(file.path)) === true ? [] : (openForHold(file.path) ?? [])));
     try {
       for (const [index, { file, tempPath }] of staged.entries()) {
         try {
           renameOver(tempPath, file.path);
         } catch (error: unknown) {
           removeTemps(staged.slice(index));
-          await syncDirectories(staged.slice(0, index).map((item) => item.file.path));
+          await syncDirectories(staged.slice(0, index).map((item) => item.file.path), atOnce);
           throw error;
         }
       }
     } finally {
       for (const fd of replaced) closeQuietly(fd);
     }
-    await syncDirectories(staged.map((item) => item.file.path));
+    await syncDirectories(staged.map((item) => item.file.path), atOnce);
   }
 
   async #remove(paths: readonly string[]): Promise<string[]> {
@@ -211,6 +217,6 @@ function removeTemps(staged: readonly StagedFile[]): void {
   for (const { tempPath } of [...staged].reverse()) removeQuietly(tempPath);
 }
 
-async function syncDirectories(paths: readonly string[]): Promise<void> {
-  for (const directory of new Set(paths.map((path) => dirname(path)))) await syncDirectory(directory);
+async function syncDirectories(paths: readonly string[], atOnce?: AtOnceByDirectory): Promise<void> {
+  for (const directory of new Set(paths.map((path) => dirname(path)))) await syncDirectory(directory, atOnce?.get(directory));
 }

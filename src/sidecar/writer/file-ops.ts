@@ -244,7 +244,7 @@ export function renameOver(from: string, to: string): void {
 }
 
 /** Makes renames and creations in `directory` durable (rename(2) alone survives no crash). */
-export async function syncDirectory(directory: string, atOnce = fsyncReturnsAtOnce(directory)): Promise<void> {
+export async function syncDirectory(directory: string, atOnce: boolean = fsyncReturnsAtOnce(directory)): Promise<void> {
   const fd = stepSync("sync", directory, () => openSync(directory, constants.O_RDONLY | constants.O_DIRECTORY));
   try {
     await step("sync", directory, () => syncFd(fd, atOnce));
