@@ -37,14 +37,14 @@ export const IGNORED_SIGNALS = [
  * so the next tick killed the sidecar before the profile was written (2026-12-06, `exit null
  * SIGPROF` under `BENCH_NODE_ARGS=--cpu-prof`).
  */
-function profilerOwnsSigprof(execArgv: readonly string[]): boolean {
-  return execArgv.some((arg) => arg === "--prof" || arg.startsWith("--cpu-prof"));
+export function profilerOwnsSigprof(execArgv: readonly string[], nodeOptions = ""): boolean {
+  return [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => arg === "--prof" || arg.startsWith("--cpu-prof"));
 }
 
 export const HANDLED_SIGNALS: readonly NodeJS.Signals[] = [
   ...TERMINATING_SIGNALS,
   ...PASS_THROUGH_SIGNALS,
-  ...IGNORED_SIGNALS.filter((signal) => signal !== "SIGPROF" || !profilerOwnsSigprof(process.execArgv)),
+  ...IGNORED_SIGNALS.filter((signal) => signal !== "SIGPROF" || !profilerOwnsSigprof(process.execArgv, process.env["NODE_OPTIONS"])),
 ];
 
 /** The part of `process` this module uses; tests pass an EventEmitter. */
