@@ -125,7 +125,7 @@ export class AtomicFileWriter implements FileWriter {
     // Forgotten first: should the write fail halfway, the next one reads the disk again.
     for (const file of pending.keys()) this.#lastWritten.delete(file.path);
     if (pending.size > 0) {
-      const atOnce: AtOnceByDirectory = new Map([...new Set([...pending.keys()].map((file) => dirname(file.path)))].map((dir) => [dir, fsyncReturnsAtOnce(dir)]));
+      const atOnce = atOnceByDirectory([...pending.keys()]);
       await this.#commit(await this.#stage(pending, atOnce), atOnce);
     }
     for (const [file, digest] of pending) this.#remember(file, digest);
@@ -210,6 +210,11 @@ export class AtomicFileWriter implements FileWriter {
 /** The same mode and owner asked for as last time (a stamp says what the disk holds, not what we want). */
 function sameRequest(previous: LastWrite, file: OutputFile): boolean {
   return previous.mode === file.mode && previous.uid === file.uid && previous.gid === file.gid;
+}
+
+/** One statfs(2) per directory of the update. */
+function atOnceByDirectory(files: readonly OutputFile[]): AtOnceByDirectory {
+  return new Map([...new Set(files.map((file) => dirname(file.path)))].map((directory) => [directory, fsyncReturnsAtOnce(directory)]));
 }
 
 /** Last first, so that a crash halfway leaves temp 1, which tells the repair to roll back. */
