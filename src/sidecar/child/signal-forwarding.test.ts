@@ -14,7 +14,15 @@ import {
   waitForReady,
 } from "../../../test/fixtures/fixture-helpers.js";
 import { ChildSupervisor } from "./child-supervisor.js";
-import { forwardSignals, HANDLED_SIGNALS, IGNORED_SIGNALS, PASS_THROUGH_SIGNALS, SignalRouter, TERMINATING_SIGNALS } from "./signal-forwarding.js";
+import {
+  forwardSignals,
+  HANDLED_SIGNALS,
+  IGNORED_SIGNALS,
+  PASS_THROUGH_SIGNALS,
+  profilerOwnsSigprof,
+  SignalRouter,
+  TERMINATING_SIGNALS,
+} from "./signal-forwarding.js";
 import type { SignalSource } from "./signal-forwarding.js";
 
 let dir: { path: string; remove: () => Promise<void> };
@@ -142,5 +150,15 @@ describe("SignalRouter without a child", () => {
     for (const signal of ["SIGHUP", "SIGUSR1", "SIGQUIT", "SIGHUP"] as const) source.emit(signal, signal);
     assert.deepEqual(reloads, ["SIGHUP", "SIGHUP"]);
     router.dispose();
+  });
+});
+
+describe("profilerOwnsSigprof", () => {
+  it("leaves SIGPROF to V8's profiler when a flag starts it, on the command line or in NODE_OPTIONS", () => {
+    assert.equal(profilerOwnsSigprof(["--cpu-prof", "--cpu-prof-dir=/tmp/p"]), true);
+    assert.equal(profilerOwnsSigprof(["--prof"]), true);
+    assert.equal(profilerOwnsSigprof([], "--max-semi-space-size=1 --cpu-prof"), true);
+    assert.equal(profilerOwnsSigprof(["--max-semi-space-size=1"], "--enable-source-maps"), false);
+    assert.equal(profilerOwnsSigprof([]), false);
   });
 });

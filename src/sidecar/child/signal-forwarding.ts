@@ -31,10 +31,20 @@ export const IGNORED_SIGNALS = [
   "SIGXFSZ",
 ] as const satisfies readonly NodeJS.Signals[];
 
+/**
+ * V8's sampling profiler (`--cpu-prof`, `--prof`) ticks with SIGPROF: a listener on it takes
+ * the ticks from V8 (an empty profile) and removing it at exit resets SIGPROF to its default,
+ * so the next tick killed the sidecar before the profile was written (2026-12-06, `exit null
+ * SIGPROF` under `BENCH_NODE_ARGS=--cpu-prof`).
+ */
+export function profilerOwnsSigprof(execArgv: readonly string[], nodeOptions = ""): boolean {
+  return [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => arg === "--prof" || arg.startsWith("--cpu-prof"));
+}
+
 export const HANDLED_SIGNALS: readonly NodeJS.Signals[] = [
   ...TERMINATING_SIGNALS,
   ...PASS_THROUGH_SIGNALS,
-  ...IGNORED_SIGNALS,
+  ...IGNORED_SIGNALS.filter((signal) => signal !== "SIGPROF" || !profilerOwnsSigprof(process.execArgv, process.env["NODE_OPTIONS"])),
 ];
 
 /** The part of `process` this module uses; tests pass an EventEmitter. */

@@ -1,11 +1,11 @@
 import type { ParsedCertificate } from "../../spiffe/certificate.js";
 import { encodePem } from "../../spiffe/pem.js";
 import type { X509Bundle } from "../../spiffe/x509-bundle.js";
-import { marshalX509SvidPem } from "../../spiffe/x509-svid.js";
 import type { X509IdentityState } from "./identity-state.js";
 import { OutputRenderError, type OutputOptions } from "./output-options.js";
 
 const CERTIFICATE_BLOCK = "CERTIFICATE";
+const PRIVATE_KEY_BLOCK = "PRIVATE KEY";
 
 /** A certificate headed for a bundle output, with the trust domain it is trusted for. */
 export interface BundleCertificate {
@@ -95,10 +95,10 @@ export function certificatesPem(certificates: readonly ParsedCertificate[]): str
 
 /** The private key as a PKCS#8 `PRIVATE KEY` block (spiffe-helper's `MarshalPKCS8PrivateKey`). */
 export function privateKeyPem(x509: X509IdentityState): string {
-  return marshalX509SvidPem(x509.svid).privateKeyPem;
+  return encodePem(PRIVATE_KEY_BLOCK, x509.svid.privateKeyDer);
 }
 
 /** The SVID's private key as PKCS#8 DER, for the PKCS#12 keystore. */
 export function privateKeyDer(x509: X509IdentityState): Uint8Array {
-  return new Uint8Array(x509.svid.privateKey.export({ format: "der", type: "pkcs8" }));
+  return x509.svid.privateKeyDer;
 }

@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { unlink } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { OutputFile } from "../output/output-options.js";
@@ -6,6 +5,7 @@ import {
   closeQuietly,
   createFileSync,
   fileStamp,
+  fsyncReturnsAtOnce,
   openForHold,
   readCurrentFile,
   removeQuietly,
@@ -25,7 +25,7 @@ import {
 } from "./file-writer.js";
 import { repairInterruptedUpdates } from "./interrupted-update-repair.js";
 import { checkKeyPair } from "./key-pair-check.js";
-import { newUpdateId, updateTempPath } from "./update-temp-name.js";
+import { contentDigest, newUpdateId, updateTempPath } from "./update-temp-name.js";
 
 /** Our last write to a path: its content's SHA-256, the metadata asked for, and the file's stamp after it. */
 interface LastWrite extends Pick<OutputFile, "mode" | "uid" | "gid"> {
@@ -37,6 +37,9 @@ interface StagedFile {
   readonly file: OutputFile;
   readonly tempPath: string;
 }
+
+/** Per directory of an update: whether its fsyncs return at once (`fsyncReturnsAtOnce`). */
+type AtOnceByDirectory = ReadonlyMap<string, boolean>;
 
 function assertDistinctPaths(files: readonly OutputFile[]): void {
   const seen = new Set<string>();
@@ -121,7 +124,10 @@ export class AtomicFileWriter implements FileWriter {
     }
     // Forgotten first: should the write fail halfway, the next one reads the disk again.
     for (const file of pending.keys()) this.#lastWritten.delete(file.path);
-    if (pending.size > 0) await this.#commit(await this.#stage([...pending.keys()]));
+    if (pending.size > 0) {
+      const atOnce = atOnceByDirectory([...pending.keys()]);
+      await this.#commit(await this.#stage(pending, atOnce), atOnce);
+    }
     for (const [file, digest] of pending) this.#remember(file, digest);
     return result;
   }
@@ -137,12 +143,13 @@ export class AtomicFileWriter implements FileWriter {
    * "nothing is visible yet"), then waits for all their fsyncs at once: the update's latency is
    * the slowest fsync rather than their sum. Nothing is visible until #commit renames.
    */
-  async #stage(files: readonly OutputFile[]): Promise<StagedFile[]> {
+  async #stage(digests: ReadonlyMap<OutputFile, string>, atOnce: AtOnceByDirectory): Promise<StagedFile[]> {
+    const files = [...digests];
     const update = newUpdateId();
     const created: (StagedFile & { readonly fd: number })[] = [];
     try {
-      for (const [position, file] of files.entries()) {
-        const tempPath = updateTempPath(file.path, update, position + 1, files.length, file.contents);
+      for (const [position, [file, digest]] of files.entries()) {
+        const tempPath = updateTempPath(file.path, update, position + 1, files.length, digest);
         created.push({ file, tempPath, fd: createFileSync(tempPath, file.contents, file, file.path) });
       }
     } catch (error: unknown) {
@@ -150,7 +157,7 @@ export class AtomicFileWriter implements FileWriter {
       removeTemps(created);
       throw error;
     }
-    const syncs = await Promise.allSettled(created.map(({ fd, file }) => syncAndClose(fd, file.path)));
+    const syncs = await Promise.allSettled(created.map(({ fd, file }) => syncAndClose(fd, file.path, atOnce.get(dirname(file.path)) === true)));
     const failure = syncs.find((attempt): attempt is PromiseRejectedResult => attempt.status === "rejected");
     if (failure !== undefined) {
       removeTemps(created);
@@ -164,23 +171,24 @@ export class AtomicFileWriter implements FileWriter {
    * each rename(2) frees its old file before it returns, and on ext4 that waits for the
    * journal, which under other processes' fsyncs stretched the gap between the cert and key
    * renames to milliseconds. Held open, they are freed at the close, after the last rename.
+   * A memory file system has no journal to wait for, so nothing is held there.
    */
-  async #commit(staged: readonly StagedFile[]): Promise<void> {
-    const replaced = staged.flatMap(({ file }) => openForHold(file.path) ?? []);
+  async #commit(staged: readonly StagedFile[], atOnce: AtOnceByDirectory): Promise<void> {
+    const replaced = staged.flatMap(({ file }) => (atOnce.get(dirname(file.path)) === true ? [] : (openForHold(file.path) ?? [])));
     try {
       for (const [index, { file, tempPath }] of staged.entries()) {
         try {
           renameOver(tempPath, file.path);
         } catch (error: unknown) {
           removeTemps(staged.slice(index));
-          await syncDirectories(staged.slice(0, index).map((item) => item.file.path));
+          await syncDirectories(staged.slice(0, index).map((item) => item.file.path), atOnce);
           throw error;
         }
       }
     } finally {
       for (const fd of replaced) closeQuietly(fd);
     }
-    await syncDirectories(staged.map((item) => item.file.path));
+    await syncDirectories(staged.map((item) => item.file.path), atOnce);
   }
 
   async #remove(paths: readonly string[]): Promise<string[]> {
@@ -204,8 +212,9 @@ function sameRequest(previous: LastWrite, file: OutputFile): boolean {
   return previous.mode === file.mode && previous.uid === file.uid && previous.gid === file.gid;
 }
 
-function contentDigest(contents: Uint8Array): string {
-  return createHash("sha256").update(contents).digest("base64");
+/** One statfs(2) per directory of the update. */
+function atOnceByDirectory(files: readonly OutputFile[]): AtOnceByDirectory {
+  return new Map([...new Set(files.map((file) => dirname(file.path)))].map((directory) => [directory, fsyncReturnsAtOnce(directory)]));
 }
 
 /** Last first, so that a crash halfway leaves temp 1, which tells the repair to roll back. */
@@ -213,6 +222,6 @@ function removeTemps(staged: readonly StagedFile[]): void {
   for (const { tempPath } of [...staged].reverse()) removeQuietly(tempPath);
 }
 
-async function syncDirectories(paths: readonly string[]): Promise<void> {
-  for (const directory of new Set(paths.map((path) => dirname(path)))) await syncDirectory(directory);
+async function syncDirectories(paths: readonly string[], atOnce?: AtOnceByDirectory): Promise<void> {
+  for (const directory of new Set(paths.map((path) => dirname(path)))) await syncDirectory(directory, atOnce?.get(directory));
 }

@@ -10,7 +10,7 @@ import { parseSpiffeId, parseTrustDomain } from "../../spiffe/spiffe-id.js";
 import { AtomicFileWriter } from "./atomic-file-writer.js";
 import { recoveryTargets, repairInterruptedUpdates } from "./interrupted-update-repair.js";
 import { checkKeyPair } from "./key-pair-check.js";
-import { updateTempPath } from "./update-temp-name.js";
+import { contentDigest, updateTempPath } from "./update-temp-name.js";
 
 let root: string;
 let counter = 0;
@@ -52,7 +52,7 @@ async function crashState(dir: string, state: { present: number[]; renamed: numb
   }
   for (const index of state.present) {
     const contents = Buffer.from(newSet[index - 1] ?? "");
-    const temp = updateTempPath(join(dir, NAMES[index - 1] ?? ""), update, index, 3, contents);
+    const temp = updateTempPath(join(dir, NAMES[index - 1] ?? ""), update, index, 3, contentDigest(contents));
     await writeFile(temp, index === state.partial ? contents.subarray(0, contents.length >> 1) : contents, { mode: 0o600 });
   }
 }
@@ -104,8 +104,8 @@ describe("repairInterruptedUpdates", () => {
     await mkdir(other);
     const update = "abcdefabcdef0123";
     await writeFile(join(dir, "svid.pem"), "old cert");
-    await writeFile(updateTempPath(join(other, "a.org.pem"), update, 1, 2, Buffer.from("new a")), "new a");
-    await writeFile(updateTempPath(join(dir, "svid.pem"), update, 2, 2, Buffer.from("new cert")), "new cert");
+    await writeFile(updateTempPath(join(other, "a.org.pem"), update, 1, 2, contentDigest(Buffer.from("new a"))), "new a");
+    await writeFile(updateTempPath(join(dir, "svid.pem"), update, 2, 2, contentDigest(Buffer.from("new cert"))), "new cert");
     await repairInterruptedUpdates([dir, other]);
     assert.equal(await readFile(join(dir, "svid.pem"), "utf8"), "old cert", "temp 1 elsewhere means nothing was visible yet");
     assert.deepEqual(await readdir(other), []);

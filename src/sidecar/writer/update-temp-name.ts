@@ -31,13 +31,19 @@ export function newUpdateId(): string {
   return randomBytes(8).toString("hex");
 }
 
-/** The digest an update temp's name carries for `contents`. */
-export function nameDigest(contents: Uint8Array): string {
-  return createHash("sha256").update(contents).digest("hex").slice(0, 16);
+/** Lowercase hex SHA-256 of `contents`: the writer's change check, and the source of `nameDigest`. */
+export function contentDigest(contents: Uint8Array): string {
+  return createHash("sha256").update(contents).digest("hex");
 }
 
-export function updateTempPath(targetPath: string, update: string, index: number, count: number, contents: Uint8Array): string {
-  return join(dirname(targetPath), `.${basename(targetPath)}.tmp-${update}-${index}of${count}-${nameDigest(contents)}`);
+/** The digest an update temp's name carries for `contents`. */
+export function nameDigest(contents: Uint8Array): string {
+  return contentDigest(contents).slice(0, 16);
+}
+
+/** `contentsDigest` is `contentDigest` of the temp's contents, which the writer has already taken. */
+export function updateTempPath(targetPath: string, update: string, index: number, count: number, contentsDigest: string): string {
+  return join(dirname(targetPath), `.${basename(targetPath)}.tmp-${update}-${index}of${count}-${contentsDigest.slice(0, 16)}`);
 }
 
 /** Reads an entry of `directory`; undefined for a name that is not an update temp. */
