@@ -105,6 +105,8 @@ describe("parseX509BundleDer", () => {
     const changed = parseX509BundleDer(td, concatDer(ders.slice(1)));
     assert.notEqual(changed, first);
     assert.deepEqual(marshalX509BundleDer(changed), concatDer(ders.slice(1)));
+    assert.equal(parseX509BundleDer(td, concatDer(ders.slice(1))), changed, "one authority, compared whole");
+    assert.notEqual(parseX509BundleDer(td, concatDer(ders.slice(0, 1))), changed, "another one");
     assert.equal(parseX509BundleDer(other, concatDer(ders)).trustDomain.name, "other.org");
     assert.equal(parseX509BundleDer(td, concatDer([...ders, new Uint8Array(ders[0] ?? [])])).authorities.length, 2, "a repeat is dropped, not reused");
   });

@@ -78,6 +78,9 @@ const lastBundleByTrustDomain = new Map<string, X509Bundle>();
 
 /** True when `der` is exactly the bundle's authorities, concatenated in order. */
 function holdsExactly(bundle: X509Bundle, der: Uint8Array): boolean {
+  const only = bundle.authorities.length === 1 ? bundle.authorities[0] : undefined;
+  // Most trust domains publish one CA: compared whole, without a view per authority.
+  if (only !== undefined) return only.der.length === der.length && Buffer.compare(only.der, der) === 0;
   let offset = 0;
   for (const { der: authority } of bundle.authorities) {
     const end = offset + authority.length;
