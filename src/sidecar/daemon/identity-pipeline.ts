@@ -92,6 +92,8 @@ export class IdentityPipeline {
   /** Files of refreshed JWT-SVIDs waiting for `#jwtSvidWrite`, which has not started yet. */
   readonly #pendingJwtSvidFiles = new Set<string>();
   #jwtSvidWrite: Promise<void> | undefined;
+  /** A whole-state write for JWT-SVIDs, queued and not started: later tokens ride along. */
+  #jwtStateWrite: Promise<void> | undefined;
   /** The X.509-SVID the last whole-state write left on disk, for updates that write only tokens. */
   #writtenX509Svid: CompletedUpdate["x509Svid"];
   #complete = false;
@@ -438,7 +440,15 @@ export class IdentityPipeline {
    * refresh's CPU (profile of 2026-12-06).
    */
   #applyJwtSvid(fileName: string, cause: string): Promise<void> {
-    if (!this.#complete || this.#config.writeLayout === "directory") return this.#apply(cause);
+    if (!this.#complete || this.#config.writeLayout === "directory") {
+      // The whole state is read when the write starts, so one queued write serves every token
+      // that arrives before then: 50 tokens at start-up were 50 writes of up to 50 files each.
+      this.#jwtStateWrite ??= this.#chain(() => {
+        this.#jwtStateWrite = undefined;
+        return this.#writeState(cause);
+      });
+      return this.#jwtStateWrite;
+    }
     this.#pendingJwtSvidFiles.add(fileName);
     this.#jwtSvidWrite ??= this.#chain(() => {
       this.#jwtSvidWrite = undefined;
