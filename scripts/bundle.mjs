@@ -4,7 +4,7 @@
 // the bundled one 11 (strace -e openat, 2026-12-03), and loading was most of its run time
 // (bench/RESULTS.md, one-shot start).
 // One bundle per entry point, with code splitting so that what only some commands use (the
-// fake agent behind `demo`, execa behind exec hooks, jose behind JWT outputs, pino-pretty on a
+// fake agent and its jose behind `demo`, execa behind exec hooks, pino-pretty on a
 // terminal) stays in chunks loaded on first use. dist/ from tsc remains the library.
 import { build } from "esbuild";
 import { chmod, readFile, rm } from "node:fs/promises";

@@ -1,4 +1,4 @@
-import { createPublicKey, type JsonWebKey } from "node:crypto";
+import { createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { SpiffeSidecarError } from "../errors.js";
 import type { TrustDomain } from "./spiffe-id.js";
 import { isJsonObject, parseStrictJson, StrictJsonError } from "./strict-json.js";
@@ -51,13 +51,34 @@ export function readJwtAuthority(
     if (typeof value !== "string") fail(`${where} lacks the "${name}" parameter of a ${kty} key (RFC 7518 §6)`);
     jwk[name] = value;
   }
+  jwk["kid"] = kid;
+  Object.freeze(jwk);
   try {
-    createPublicKey({ key: jwk, format: "jwk" });
+    jwtAuthorityPublicKey(jwk);
   } catch (error: unknown) {
     fail(`${where} is not a valid ${kty} public key (RFC 7518 §6)`, error);
   }
-  jwk["kid"] = kid;
-  return { kid, jwk: Object.freeze(jwk) };
+  return { kid, jwk };
+}
+
+/**
+ * The public key of each authority, imported once: the import that checks a bundle key is the
+ * one every token it signed is verified with. Before, each token imported its authority again
+ * through jose, which cost more than the signature check (RESULTS.md change 9).
+ */
+const publicKeyByAuthority = new WeakMap<JsonWebKey, KeyObject>();
+
+/**
+ * The authority's public key, from its public members only, so a stray `alg`, `use` or
+ * `key_ops` cannot change how the key is read. Throws when they are not a valid public key.
+ */
+export function jwtAuthorityPublicKey(jwk: JsonWebKey): KeyObject {
+  let key = publicKeyByAuthority.get(jwk);
+  if (key === undefined) {
+    key = createPublicKey({ key: publicJwkMembers(jwk), format: "jwk" });
+    publicKeyByAuthority.set(jwk, key);
+  }
+  return key;
 }
 
 /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { KeyObject, sign } from "node:crypto";
+import { constants, generateKeyPairSync, KeyObject, sign, type JsonWebKey } from "node:crypto";
 import { before, describe, it } from "node:test";
 import { inspect } from "node:util";
 import { SignJWT } from "jose";
@@ -124,6 +124,77 @@ describe("validateJwtSvid: valid tokens", () => {
 
   it("tolerates header members JWT-SVID §2 tells issuers not to add, as go-spiffe does", async () => {
     await validate(await mint(es256, { extraHeader: { cty: "JWT" } }));
+  });
+});
+
+/** A key pair made with Node's crypto, for algorithms and sizes the fake agent does not issue. */
+function nodeKey(kid: string, spec: { namedCurve: string } | { modulusLength: number }): { kid: string; privateKey: KeyObject; jwk: JsonWebKey } {
+  const { privateKey, publicKey } = "namedCurve" in spec ? generateKeyPairSync("ec", spec) : generateKeyPairSync("rsa", spec);
+  return { kid, privateKey, jwk: { ...publicKey.export({ format: "jwk" }), kid } };
+}
+
+/** A token signed over its own header with `sign` options as RFC 7518 §3 asks for `alg`. */
+function signWithNode(alg: string, key: { kid: string; privateKey: KeyObject }, signature?: Buffer): string {
+  const input = `${b64({ alg, kid: key.kid, typ: "JWT" })}.${b64(standardClaims())}`;
+  const hash = `sha${alg.slice(2)}`;
+  const options =
+    alg.startsWith("ES") ? { key: key.privateKey, dsaEncoding: "ieee-p1363" as const }
+    : alg.startsWith("PS") ? { key: key.privateKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(alg.slice(2)) / 8 }
+    : key.privateKey;
+  return `${input}.${(signature ?? sign(hash, Buffer.from(input), options)).toString("base64url")}`;
+}
+
+describe("validateJwtSvid: every JWT-SVID algorithm", () => {
+  const rsa = nodeKey("rsa", { modulusLength: 2048 });
+  const keys = {
+    ES384: nodeKey("p384", { namedCurve: "P-384" }),
+    ES512: nodeKey("p521", { namedCurve: "P-521" }),
+    RS384: rsa,
+    RS512: rsa,
+    PS384: rsa,
+    PS512: rsa,
+  };
+  const small = nodeKey("rsa-1024", { modulusLength: 1024 });
+  const nodeBundles = new JwtBundleSet([
+    jwtBundleFromJwkSet(parseTrustDomain("example.org"), { keys: [...new Set(Object.values(keys))].map((key) => key.jwk).concat(small.jwk) }),
+  ]);
+  const check = (token: string) => validateJwtSvid(token, nodeBundles, { audience: "service-a", now: NOW });
+
+  for (const [alg, key] of Object.entries(keys)) {
+    it(`accepts ${alg} and refuses the same token with a changed signature`, async () => {
+      const token = signWithNode(alg, key);
+      assert.equal((await check(token)).id.toString(), WORKLOAD.toString());
+      const signature = Buffer.from(token.split(".")[2] ?? "", "base64url");
+      signature[signature.length - 1] = (signature.at(-1) ?? 0) ^ 1;
+      await assert.rejects(check(signWithNode(alg, key, signature)), (error: unknown) => error instanceof JwtSvidError && error.rule === "signature");
+    });
+  }
+
+  it("refuses an EC key on another curve than the algorithm's, an RSA key under 2048 bits, an ES signature of the wrong length", async () => {
+    const rule = async (token: string): Promise<string> => check(token).then(() => "accepted", (error: unknown) => (error instanceof JwtSvidError ? error.rule : String(error)));
+    assert.equal(await rule(signWithNode("ES256", keys.ES384)), "key-unusable");
+    assert.equal(await rule(signWithNode("RS256", small)), "key-unusable");
+    assert.equal(await rule(signWithNode("PS256", keys.ES512)), "key-unusable");
+    const p384 = Buffer.from(signWithNode("ES384", keys.ES384).split(".")[2] ?? "", "base64url");
+    assert.equal(await rule(signWithNode("ES384", keys.ES384, Buffer.concat([Buffer.alloc(1), p384]))), "signature");
+    assert.equal(await rule(signWithNode("ES384", keys.ES384, p384.subarray(1))), "signature");
+  });
+});
+
+describe("validateJwtSvid: a token parseInsecureJwtSvid read", () => {
+  it("is validated without decoding it again and comes back with its hint", async () => {
+    const parsed = parseInsecureJwtSvid(await mint(es256), { hint: "internal" });
+    const svid = await validateJwtSvid(parsed, bundles, { audience: "service-a", now: NOW });
+    assert.equal(svid, parsed);
+    assert.equal(svid.hint, "internal");
+  });
+
+  it("still has its signature, times and audience checked", async () => {
+    const forged = parseInsecureJwtSvid(await mint(es256, { signWith: await createJwtSigningKey() }));
+    await assert.rejects(validateJwtSvid(forged, bundles, { audience: "service-a", now: NOW }), (error: unknown) => error instanceof JwtSvidError && error.rule === "signature");
+    const token = parseInsecureJwtSvid(await mint(es256));
+    await assert.rejects(validateJwtSvid(token, bundles, { audience: "service-b", now: NOW }), (error: unknown) => error instanceof JwtSvidError && error.rule === "audience");
+    await assert.rejects(validateJwtSvid(token, bundles, { audience: "service-a", now: new Date(NOW.getTime() + 3_600_000) }), (error: unknown) => error instanceof JwtSvidError && error.rule === "expired");
   });
 });
 

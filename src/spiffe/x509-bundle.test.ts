@@ -99,6 +99,26 @@ describe("parseX509BundleDer", () => {
     assert.deepEqual(parseX509BundleDer(td, new Uint8Array()).authorities, []);
   });
 
+  it("hands out a trust domain's bundle again for the same bytes, and parses changed bytes", () => {
+    const first = parseX509BundleDer(td, concatDer(ders));
+    assert.equal(parseX509BundleDer(td, new Uint8Array(concatDer(ders))), first);
+    const changed = parseX509BundleDer(td, concatDer(ders.slice(1)));
+    assert.notEqual(changed, first);
+    assert.deepEqual(marshalX509BundleDer(changed), concatDer(ders.slice(1)));
+    assert.equal(parseX509BundleDer(td, concatDer(ders.slice(1))), changed, "one authority, compared whole");
+    assert.notEqual(parseX509BundleDer(td, concatDer(ders.slice(0, 1))), changed, "another one");
+    assert.equal(parseX509BundleDer(other, concatDer(ders)).trustDomain.name, "other.org");
+    assert.equal(parseX509BundleDer(td, concatDer([...ders, new Uint8Array(ders[0] ?? [])])).authorities.length, 2, "a repeat is dropped, not reused");
+  });
+
+  it("gives authorities whose OpenSSL objects, made on demand, still verify", () => {
+    const [authority] = parseX509BundleDer(td, concatDer(ders)).authorities;
+    assert.ok(authority !== undefined);
+    assert.equal(authority.x509, authority.x509, "made once, then kept");
+    assert.ok(authority.x509.verify(authority.publicKey), "a self-signed CA verifies with its own key");
+    assert.equal(authority.x509.fingerprint256.replaceAll(":", "").toLowerCase(), authority.fingerprintSha256);
+  });
+
   it("rejects trailing bytes and says which trust domain", () => {
     const corrupt = concatDer([...ders, new Uint8Array([0x30, 0x05, 0x00])]);
     assertBundleError(

@@ -55,6 +55,42 @@ export function x509BundleFromCertificates(
  * has it; whether an empty bundle is acceptable is the caller's decision.
  */
 export function parseX509BundleDer(trustDomain: TrustDomain, concatenatedDer: Uint8Array): X509Bundle {
+  const previous = lastBundleByTrustDomain.get(trustDomain.name);
+  if (previous !== undefined && holdsExactly(previous, concatenatedDer)) return previous;
+  const bundle = parseBundleElements(trustDomain, concatenatedDer);
+  lastBundleByTrustDomain.delete(trustDomain.name);
+  lastBundleByTrustDomain.set(trustDomain.name, bundle);
+  if (lastBundleByTrustDomain.size > AUTHORITY_CACHE_LIMIT) {
+    const [oldest] = lastBundleByTrustDomain.keys();
+    if (oldest !== undefined) lastBundleByTrustDomain.delete(oldest);
+  }
+  return bundle;
+}
+
+/**
+ * The last bundle parsed for each trust domain. Every Workload API update carries every bundle
+ * again (SPIFFE Workload API §4.3) and a trust domain's CAs change only when they rotate: an
+ * unchanged bundle is recognised by comparing its bytes, without hashing each certificate, and
+ * the same objects are handed out again, so an update of 1,000 federated trust domains
+ * allocates next to nothing that outlives it.
+ */
+const lastBundleByTrustDomain = new Map<string, X509Bundle>();
+
+/** True when `der` is exactly the bundle's authorities, concatenated in order. */
+function holdsExactly(bundle: X509Bundle, der: Uint8Array): boolean {
+  const only = bundle.authorities.length === 1 ? bundle.authorities[0] : undefined;
+  // Most trust domains publish one CA: compared whole, without a view per authority.
+  if (only !== undefined) return only.der.length === der.length && Buffer.compare(only.der, der) === 0;
+  let offset = 0;
+  for (const { der: authority } of bundle.authorities) {
+    const end = offset + authority.length;
+    if (end > der.length || Buffer.compare(der.subarray(offset, end), authority) !== 0) return false;
+    offset = end;
+  }
+  return offset === der.length;
+}
+
+function parseBundleElements(trustDomain: TrustDomain, concatenatedDer: Uint8Array): X509Bundle {
   let elements: Uint8Array[];
   try {
     elements = splitDerSequence(concatenatedDer);
@@ -123,7 +159,7 @@ function parseAuthority(der: Uint8Array): ParsedCertificate {
     authorityCache.set(key, cached);
     return cached;
   }
-  const parsed = parseCertificate(der);
+  const parsed = parseCertificate(der, { releaseOpenSsl: true });
   authorityCache.set(key, parsed);
   if (authorityCache.size > AUTHORITY_CACHE_LIMIT) {
     const [oldest] = authorityCache.keys();

@@ -101,7 +101,7 @@ export class JwtSource extends WorkloadSource<JwtBundleSet> implements JwtBundle
     const svid = options.spiffeId === undefined ? pickJwtSvid(svids, options.picker ?? this.#picker) : svids[0];
     // fetchJwtSvids never resolves to an empty list; the guard satisfies the type checker.
     if (svid === undefined) throw new WorkloadSourceError("the agent returned no JWT-SVID");
-    await validateJwtSvid(svid.token, this, {
+    await validateJwtSvid(svid, this, {
       audience: options.audience,
       ...(options.now === undefined ? {} : { now: options.now }),
     });
@@ -120,7 +120,7 @@ export class JwtSource extends WorkloadSource<JwtBundleSet> implements JwtBundle
       ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     for (const svid of svids) {
-      await validateJwtSvid(svid.token, this, {
+      await validateJwtSvid(svid, this, {
         audience: options.audience,
         ...(options.now === undefined ? {} : { now: options.now }),
       });

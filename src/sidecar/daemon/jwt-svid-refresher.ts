@@ -97,7 +97,7 @@ export class JwtSvidRefresher {
     const held = this.#current;
     if (held === undefined || this.#fetching || this.#abort.signal.aborted) return;
     try {
-      await validateJwtSvid(held.token, bundles, { audience: this.#options.output.audience, now: held.issuedAt ?? new Date(0) });
+      await validateJwtSvid(held, bundles, { audience: this.#options.output.audience, now: held.issuedAt ?? new Date(0) });
     } catch (error: unknown) {
       if (!isUnknownKey(error) || this.#fetching || this.#current !== held) return;
       clearTimeout(this.#timer);
@@ -115,15 +115,18 @@ export class JwtSvidRefresher {
     }, delayMs);
   }
 
-  /** Validates, and for a key ID (or trust domain) the bundles do not know, once more after a refetch. */
-  async #validate(token: string, audience: string, now: () => Date): Promise<JwtSvid> {
+  /**
+   * Validates (the token as the client decoded it, not decoded again), and for a key ID (or
+   * trust domain) the bundles do not know, once more after a refetch.
+   */
+  async #validate(svid: JwtSvid, audience: string, now: () => Date): Promise<JwtSvid> {
     const bundles = await this.#options.jwtBundles();
     try {
-      return await validateJwtSvid(token, bundles, { audience, now: now() });
+      return await validateJwtSvid(svid, bundles, { audience, now: now() });
     } catch (error: unknown) {
       if (!isUnknownKey(error)) throw error;
       const refetched = await this.#options.refetchJwtBundles();
-      return validateJwtSvid(token, refetched, { audience, now: now() });
+      return validateJwtSvid(svid, refetched, { audience, now: now() });
     }
   }
 
@@ -143,7 +146,7 @@ export class JwtSvidRefresher {
       await this.#options.jwtBundles();
       const audience = [output.audience, ...output.extraAudiences];
       const fetched = selectJwtSvid(await this.#options.fetchJwtSvids(audience, this.#abort.signal), hint);
-      const validated = await this.#validate(fetched.token, output.audience, now);
+      const validated = await this.#validate(fetched, output.audience, now);
       if (this.#abort.signal.aborted) return;
       await this.#options.onJwtSvid(output, validated);
       this.#current = validated;

@@ -115,6 +115,18 @@ describe("renderOutputFiles: X.509 files as spiffe-helper writes them", () => {
     );
   });
 
+  it("hands out the same bundle bytes for unchanged bundles, and new ones when a bundle comes", async () => {
+    const fixture = await mintFixture(["alpha.org"]);
+    const bundleOf = (files: readonly OutputFile[]): Uint8Array | undefined => files.find((file) => file.path === "/certs/svid_bundle.pem")?.contents;
+    const first = bundleOf(render(fixture, { includeFederatedDomains: true }));
+    assert.equal(bundleOf(render(fixture, { includeFederatedDomains: true })), first);
+    const beta = await createCertificateAuthority({ trustDomain: parseTrustDomain("beta.org") });
+    const more = new X509BundleSet([...fixture.state.bundles.bundles(), parseX509BundleDer(parseTrustDomain("beta.org"), beta.rootDer)]);
+    const changed = renderOutputFiles({ x509: { svid: fixture.state.svid, bundles: more }, jwtSvids: new Map() }, { ...BASE, includeFederatedDomains: true }, NOW);
+    assert.notEqual(bundleOf(changed), first);
+    assert.equal(text(changed, "/certs/svid_bundle.pem"), pemOf(fixture.root.rootDer) + federatedPem(fixture, "alpha.org") + pemOf(beta.rootDer));
+  });
+
   it("writes one file per federated trust domain, and none for one that left", async () => {
     const fixture = await mintFixture(["zeta.org", "alpha.org"]);
     const files = render(fixture, { federatedBundleDir: "federated" });

@@ -10,6 +10,7 @@ import {
   bundleFileCertificates,
   type BundleCertificate,
   certificatesPem,
+  certificatesPemBytes,
   trustDomainCertificates,
   federatedBundles,
   privateKeyDer,
@@ -67,11 +68,11 @@ function renderX509Files(x509: X509IdentityState, options: OutputOptions, now: D
   // Resolved first so a missing own bundle fails the whole render, not half of it.
   const bundleCertificates = bundleFileCertificates(x509, options, now);
   if (options.svidBundleFileName !== undefined) {
-    files.push(bundleFile(options.svidBundleFileName, certificatesPem(bundleCertificates.map((item) => item.certificate))));
+    files.push(bundleFile(options.svidBundleFileName, certificatesPemBytes(bundleCertificates.map((item) => item.certificate))));
   }
   if (options.federatedBundleDir !== undefined) {
     for (const bundle of federatedBundles(x509)) {
-      const pem = certificatesPem(trustDomainCertificates(bundle, options, now));
+      const pem = certificatesPemBytes(trustDomainCertificates(bundle, options, now));
       files.push(bundleFile(join(options.federatedBundleDir, `${bundle.trustDomain.name}.pem`), pem));
     }
   }

@@ -93,6 +93,27 @@ export function certificatesPem(certificates: readonly ParsedCertificate[]): str
   return certificates.map(certificatePem).join("");
 }
 
+/**
+ * The last bytes rendered for a list of bundle certificates, by its first one. Every update
+ * carries every bundle again, and an unchanged one arrives as the same objects (x509-bundle.ts),
+ * so the bundle file of 1,000 federated trust domains is the same ~850 KB each time: made once,
+ * not joined, encoded and copied again per update.
+ */
+const lastBytesByFirstCertificate = new WeakMap<ParsedCertificate, { readonly certificates: readonly ParsedCertificate[]; readonly bytes: Uint8Array }>();
+
+/** `certificatesPem` as UTF-8 bytes; the same array again for the same certificates. Never mutate it. */
+export function certificatesPemBytes(certificates: readonly ParsedCertificate[]): Uint8Array {
+  const [first] = certificates;
+  if (first === undefined) return new Uint8Array();
+  const last = lastBytesByFirstCertificate.get(first);
+  if (last !== undefined && last.certificates.length === certificates.length && last.certificates.every((item, index) => item === certificates[index])) {
+    return last.bytes;
+  }
+  const bytes = new Uint8Array(Buffer.from(certificatesPem(certificates), "utf8"));
+  lastBytesByFirstCertificate.set(first, { certificates, bytes });
+  return bytes;
+}
+
 /** The private key as a PKCS#8 `PRIVATE KEY` block (spiffe-helper's `MarshalPKCS8PrivateKey`). */
 export function privateKeyPem(x509: X509IdentityState): string {
   return encodePem(PRIVATE_KEY_BLOCK, x509.svid.privateKeyDer);
