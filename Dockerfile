@@ -9,10 +9,10 @@ COPY scripts/bundle.mjs scripts/build-sea.mjs scripts/build-sea-train.mjs ./scri
 COPY src ./src
 RUN npm run build
 # The sidecar as a single executable (README "Start-up time"): a one-shot (an init container)
-# starts in about half the CPU of `node dist/bin/spiffe-sidecar.js`. V8's young generation is
-# capped at 1 MiB inside it (sea-config execArgv), so RSS stays flat over thousands of
-# rotations (bench/RESULTS.md, "Memory") without a NODE_OPTIONS that the app would inherit.
-RUN node scripts/build-sea.mjs --exec-argv=--max-semi-space-size=1
+# starts in about half the CPU of `node dist/bin/spiffe-sidecar.js`. No Node flags: the daemon
+# caps V8's young generation itself (src/sidecar/heap-tuning.ts), so RSS stays flat over
+# thousands of rotations without a NODE_OPTIONS that the app would inherit.
+RUN node scripts/build-sea.mjs
 
 # Runtime stage: production dependencies and the compiled output only.
 FROM node:24-bookworm-slim

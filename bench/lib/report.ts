@@ -56,6 +56,8 @@ export function renderMarkdown(results: BenchResults): string {
     table.section(`2. one-shot start → files written → exit, ${run.filesystem}, ${run.runs} runs each; reference = node -e 0`);
     const { ours, helper } = run.contenders;
     distributionRows(table, "wall time", ours, helper, run.contenders["node -e 0"], ["p50", "p90"], true);
+    const sea = run.contenders["ours (single executable)"];
+    if (sea !== undefined) distributionRows(table, "single executable: wall time", sea, helper, run.contenders["node -e 0"], ["p50", "p90"], true);
   }
   const footprint = results.footprint;
   if (footprint !== undefined) {

@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /** Our CLI as built by `npm run build`; `BENCH_SIDECAR_JS` points at another build, e.g. a baseline. */
 export const SIDECAR_JS = process.env["BENCH_SIDECAR_JS"] ?? join(REPO_ROOT, "dist/bin/spiffe-sidecar.js");
+/** The single executable as `npm run bench` builds it (scripts/build-sea.mjs); `BENCH_SIDECAR_SEA` points at another. */
+export const SIDECAR_SEA = process.env["BENCH_SIDECAR_SEA"] ?? join(REPO_ROOT, "dist/sea/spiffe-sidecar");
 export const PROBE_APP = join(REPO_ROOT, "bench/probe-app.mjs");
 
 /** The two sidecars under test, by the names the results use. */
@@ -19,6 +21,16 @@ export function helperBinary(): string | undefined {
   try {
     accessSync(path, constants.X_OK);
     return path;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The single executable, when one was built (it is only measured in the one-shot scenario). */
+export function seaBinary(): string | undefined {
+  try {
+    accessSync(SIDECAR_SEA, constants.X_OK);
+    return SIDECAR_SEA;
   } catch {
     return undefined;
   }

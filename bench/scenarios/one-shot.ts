@@ -8,12 +8,13 @@ import { reportProblem, turnOf, withTempDir } from "../lib/context.js";
 import { writeConfig } from "../lib/processes.js";
 import { distribution, elapsedMs } from "../lib/stats.js";
 import type { Distribution } from "../lib/stats.js";
-import { BUNDLE_FILE, CERT_FILE, commandFor, jwtTokenFile, KEY_FILE } from "../lib/tools.js";
+import { BUNDLE_FILE, CERT_FILE, commandFor, jwtTokenFile, KEY_FILE, seaBinary } from "../lib/tools.js";
 import type { SidecarSetup, ToolName } from "../lib/tools.js";
 import { FILESYSTEM_DIRS } from "./rotation-latency.js";
 import type { Filesystem } from "./rotation-latency.js";
 
-export type OneShotContender = ToolName | "node -e 0";
+/** "ours (single executable)": the same sidecar built by `npm run build:sea`, when there is one. */
+export type OneShotContender = ToolName | "ours (single executable)" | "node -e 0";
 
 export interface OneShotResult {
   readonly filesystem: Filesystem;
@@ -46,7 +47,7 @@ export interface OneShotPlan {
   readonly filesystem: Filesystem;
   /** What each run writes, besides the agent address and the cert_dir. */
   readonly setup: Omit<SidecarSetup, "agentSocket" | "certDir" | "daemonMode">;
-  /** With the bare runtime as a floor. */
+  /** With the bare runtime as a floor, and the single executable beside the npm build. */
   readonly withNodeFloor: boolean;
   readonly agentOptions?: { readonly jwtTtlSeconds?: number };
 }
@@ -67,7 +68,8 @@ export async function oneShot(context: BenchContext, plan: OneShotPlan): Promise
     withTempDir(FILESYSTEM_DIRS[plan.filesystem], "sbench-once-", async (dir) => {
       const agent = await BenchAgent.start({ socketPath: join(socketDir, "agent.sock"), x509TtlSeconds: 3600, ...plan.agentOptions });
       const tools: ToolName[] = context.helper === undefined ? ["ours"] : ["ours", "helper"];
-      const contenders: OneShotContender[] = plan.withNodeFloor ? [...tools, "node -e 0"] : tools;
+      const sea = plan.withNodeFloor ? seaBinary() : undefined;
+      const contenders: OneShotContender[] = [...tools, ...(sea === undefined ? [] : (["ours (single executable)"] as const)), ...(plan.withNodeFloor ? (["node -e 0"] as const) : [])];
       const times = new Map<OneShotContender, number[]>(contenders.map((contender) => [contender, []]));
       const failures: Partial<Record<OneShotContender, number>> = {};
       try {
@@ -81,8 +83,10 @@ export async function oneShot(context: BenchContext, plan: OneShotPlan): Promise
             if (contender === "node -e 0") {
               command = { file: process.execPath, args: ["-e", "0"] };
             } else {
-              const configPath = await writeConfig(contender, runDir, { ...plan.setup, agentSocket: agent.socketPath, certDir, daemonMode: false });
-              command = commandFor(contender, configPath, context.helper);
+              const tool = contender === "ours (single executable)" ? "ours" : contender;
+              const configPath = await writeConfig(tool, runDir, { ...plan.setup, agentSocket: agent.socketPath, certDir, daemonMode: false });
+              command = commandFor(tool, configPath, context.helper);
+              if (contender === "ours (single executable)" && sea !== undefined) command = { file: sea, args: ["run", "-c", configPath] };
             }
             const { ms, code } = await timeRun(command.file, command.args, runDir);
             const written = contender === "node -e 0" || (await allExist(expectedFiles(plan.setup, certDir)));
