@@ -3,19 +3,16 @@
 // wrapped bundle exactly as src/cli/sea-main.ts does, runs the CLI once per command line given
 // (one after the other, in this process), and writes the cache when the process exits, so it
 // holds every function those runs compiled.
-// START_HEAP_FLAGS is dist/cli/start-heap-flags.js, imported before compiling as sea-main.ts does.
-// Usage: node build-sea-train.mjs START_HEAP_FLAGS APP_JS CACHE_OUT 'ARGS_JSON' ['ARGS_JSON' ...]
+// Usage: node build-sea-train.mjs APP_JS CACHE_OUT 'ARGS_JSON' ['ARGS_JSON' ...]
 import { writeFileSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
-import { pathToFileURL } from "node:url";
 import { Script } from "node:vm";
 
-const [startHeapFlags, appPath, cacheOut, ...runs] = process.argv.slice(2);
-if (startHeapFlags === undefined || appPath === undefined || cacheOut === undefined || runs.length === 0) {
-  throw new Error("usage: build-sea-train.mjs START_HEAP_FLAGS APP_JS CACHE_OUT ARGS_JSON...");
+const [appPath, cacheOut, ...runs] = process.argv.slice(2);
+if (appPath === undefined || cacheOut === undefined || runs.length === 0) {
+  throw new Error("usage: build-sea-train.mjs APP_JS CACHE_OUT ARGS_JSON...");
 }
-await import(pathToFileURL(startHeapFlags).href);
 const script = new Script(readFileSync(appPath, "utf8"), { filename: "spiffe-sidecar.js" });
 const app = script.runInThisContext();
 const commandLines = runs.map((json) => JSON.parse(json));

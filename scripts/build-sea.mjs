@@ -16,7 +16,6 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
 
@@ -43,14 +42,10 @@ function loadPostject() {
 
 const { version } = JSON.parse(readFileSync(join(repo, "package.json"), "utf8"));
 const fakeAgent = join(repo, "dist/bin/spiffe-fake-agent.js");
-// The binary's main sets the CLI's start-up heap flags at run time before it compiles the app
-// (sea-main.ts), and V8 accepts a code cache only under the flags it was made with, set the same
-// way (flags given on the command line hash differently): training and check import it too.
-const startHeapFlags = join(repo, "dist/cli/start-heap-flags.js");
 
 /** What this machine must have; checked before anything is written. */
 function preflight() {
-  for (const built of [fakeAgent, startHeapFlags]) if (!existsSync(built)) fail(`${built} is missing: run npm run build first`);
+  if (!existsSync(fakeAgent)) fail(`${fakeAgent} is missing: run npm run build first`);
   if (!readFileSync(process.execPath).includes(SENTINEL_FUSE)) fail(`${process.execPath} cannot make a single executable (no SEA fuse)`);
   const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);
   if (execArgv.length > 0 && (major < 24 || (major === 24 && minor < 6))) fail(`--exec-argv needs Node >= 24.6 (sea-config execArgv), not ${process.version}`);
@@ -137,7 +132,7 @@ async function train(appPath, cachePath) {
     );
     const runs = [["once", "-config", join(work, "train.yaml")], ["once", "-config", join(work, "helper.conf")]];
     const trainer = join(import.meta.dirname, "build-sea-train.mjs");
-    const result = spawnSync(process.execPath, [...execArgv, trainer, startHeapFlags, appPath, cachePath, ...runs.map((run) => JSON.stringify(run))], {
+    const result = spawnSync(process.execPath, [...execArgv, trainer, appPath, cachePath, ...runs.map((run) => JSON.stringify(run))], {
       stdio: ["ignore", "ignore", "inherit"],
     });
     if (result.status !== 0) fail(`the training run failed (exit ${String(result.status)})`);
@@ -152,11 +147,10 @@ async function train(appPath, cachePath) {
 
 /** A cache V8 rejects (other flags, a changed source) would silently cost the whole gain. */
 function checkCache(appPath, cachePath) {
-  const check = `await import(${JSON.stringify(pathToFileURL(startHeapFlags).href)});
-const { Script } = await import("node:vm"); const fs = await import("node:fs");
+  const check = `const { Script } = require("node:vm"); const fs = require("node:fs");
 const script = new Script(fs.readFileSync(${JSON.stringify(appPath)}, "utf8"), { filename: "spiffe-sidecar.js", cachedData: fs.readFileSync(${JSON.stringify(cachePath)}) });
 process.exit(script.cachedDataRejected ? 1 : 0);`;
-  const result = spawnSync(process.execPath, [...execArgv, "--input-type=module", "-e", check], { stdio: "inherit" });
+  const result = spawnSync(process.execPath, [...execArgv, "-e", check], { stdio: "inherit" });
   if (result.status !== 0) fail("V8 rejects the code cache it just made (were V8 flags changed during the run?)");
 }
 

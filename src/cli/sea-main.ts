@@ -1,5 +1,3 @@
-// First: V8 accepts the code cache only under the flags it was trained with (build-sea.mjs).
-import "./start-heap-flags.js";
 import { getAsset } from "node:sea";
 import { dirname } from "node:path";
 import { Script } from "node:vm";

@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import "./start-heap-flags.js";
 import { describeError } from "../errors.js";
 import { ExitCode } from "./exit-codes.js";
 import { HELPER_FLAGS, parseGoFlags, withoutFlags, type FlagSpecs, type FlagValues } from "./go-flags.js";
