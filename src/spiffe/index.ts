@@ -11,7 +11,7 @@ export {
   type SpiffeId,
   type TrustDomain,
 } from "./spiffe-id.js";
-export { CertificateError, parseCertificate, type KeyUsageName, type ParsedCertificate } from "./certificate.js";
+export { CertificateError, parseCertificate, type KeyUsageName, type ParseCertificateOptions, type ParsedCertificate } from "./certificate.js";
 export { decodePem, encodePem, PemError, type PemBlock } from "./pem.js";
 export { DerError, splitDerSequence } from "./der.js";
 export {
