@@ -15,11 +15,11 @@ const { version } = JSON.parse(readFileSync(join(repo, "package.json"), "utf8"))
 
 /**
  * The single executable (scripts/build-sea.mjs): CI builds it once and names it in
- * SPIFFE_SIDECAR_SEA (.ci/run); otherwise this suite builds its own from dist/ (~10 s), so it
+ * TEST_SEA_BINARY (.ci/run); otherwise this suite builds its own from dist/ (~10 s), so it
  * never tests a binary older than the sources.
  */
 function whyNoSea(): string | undefined {
-  if (process.env["SPIFFE_SIDECAR_SEA"] !== undefined) return undefined;
+  if (process.env["TEST_SEA_BINARY"] !== undefined) return undefined;
   if (process.platform !== "linux") return `single executables are built and tested on Linux only, not ${process.platform}`;
   try {
     createRequire(import.meta.url).resolve("postject");
@@ -37,7 +37,7 @@ function bareEnv(dir: string): NodeJS.ProcessEnv {
 }
 
 describe("the single executable (npm run build:sea)", { skip }, () => {
-  let binary = process.env["SPIFFE_SIDECAR_SEA"] ?? "";
+  let binary = process.env["TEST_SEA_BINARY"] ?? "";
   /** The only directory on PATH: empty, or holding the binary this suite built. */
   let pathDir = "";
 
