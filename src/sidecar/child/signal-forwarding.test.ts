@@ -160,5 +160,6 @@ describe("profilerOwnsSigprof", () => {
     assert.equal(profilerOwnsSigprof([], "--max-semi-space-size=1 --cpu-prof"), true);
     assert.equal(profilerOwnsSigprof(["--max-semi-space-size=1"], "--enable-source-maps"), false);
     assert.equal(profilerOwnsSigprof([]), false);
+    assert.equal(profilerOwnsSigprof(["--cpu-prof-interval=1000", "--heap-prof-interval=524288"]), false, "configured, not started");
   });
 });

@@ -38,7 +38,9 @@ export const IGNORED_SIGNALS = [
  * SIGPROF` under `BENCH_NODE_ARGS=--cpu-prof`).
  */
 export function profilerOwnsSigprof(execArgv: readonly string[], nodeOptions = ""): boolean {
-  return [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => arg === "--prof" || arg.startsWith("--cpu-prof"));
+  // Only the flags that start a profiler: `--cpu-prof-interval` and the like merely configure
+  // one, and Node 24's test runner passes every option's default to its children.
+  return [...execArgv, ...nodeOptions.split(/\s+/)].some((arg) => arg === "--prof" || arg === "--cpu-prof");
 }
 
 export const HANDLED_SIGNALS: readonly NodeJS.Signals[] = [
