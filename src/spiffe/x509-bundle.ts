@@ -58,12 +58,7 @@ export function parseX509BundleDer(trustDomain: TrustDomain, concatenatedDer: Ui
   const previous = lastBundleByTrustDomain.get(trustDomain.name);
   if (previous !== undefined && holdsExactly(previous, concatenatedDer)) return previous;
   const bundle = parseBundleElements(trustDomain, concatenatedDer);
-  lastBundleByTrustDomain.delete(trustDomain.name);
-  lastBundleByTrustDomain.set(trustDomain.name, bundle);
-  if (lastBundleByTrustDomain.size > AUTHORITY_CACHE_LIMIT) {
-    const [oldest] = lastBundleByTrustDomain.keys();
-    if (oldest !== undefined) lastBundleByTrustDomain.delete(oldest);
-  }
+  rememberRecent(lastBundleByTrustDomain, trustDomain.name, bundle);
   return bundle;
 }
 
@@ -149,22 +144,24 @@ export function parseX509BundlePem(trustDomain: TrustDomain, pemText: string): X
  * most of an update's cost. Least recently used entries go first once the cache is full.
  */
 const authorityCache = new Map<string, ParsedCertificate>();
-const AUTHORITY_CACHE_LIMIT = 4096;
+/** Entries kept by each cache of this module: far above any real set of trust domains. */
+const CACHE_LIMIT = 4096;
+
+/** Stores `value` as the most recently used entry, dropping the least recently used past the limit. */
+function rememberRecent<T>(cache: Map<string, T>, key: string, value: T): void {
+  cache.delete(key);
+  cache.set(key, value);
+  if (cache.size > CACHE_LIMIT) {
+    const [oldest] = cache.keys();
+    if (oldest !== undefined) cache.delete(oldest);
+  }
+}
 
 function parseAuthority(der: Uint8Array): ParsedCertificate {
   const key = createHash("sha256").update(der).digest("hex");
   const cached = authorityCache.get(key);
-  if (cached !== undefined) {
-    authorityCache.delete(key);
-    authorityCache.set(key, cached);
-    return cached;
-  }
-  const parsed = parseCertificate(der, { releaseOpenSsl: true });
-  authorityCache.set(key, parsed);
-  if (authorityCache.size > AUTHORITY_CACHE_LIMIT) {
-    const [oldest] = authorityCache.keys();
-    if (oldest !== undefined) authorityCache.delete(oldest);
-  }
+  const parsed = cached ?? parseCertificate(der, { releaseOpenSsl: true });
+  rememberRecent(authorityCache, key, parsed);
   return parsed;
 }
 
